@@ -1,0 +1,64 @@
+// Sign options every provisioner type shares.
+import { SignetError } from "../errors.js";
+import { LEAF_PROFILES, type ProfileName } from "../profiles.js";
+import type { SignOption } from "./sign-options.js";
+
+const ROLE = /^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$/;
+export const MAX_ROLES = 32;
+
+export function validateRoles(roles: unknown): string[] {
+  if (!Array.isArray(roles)) throw new SignetError("bad_request", "roles must be an array of strings");
+  if (roles.length > MAX_ROLES) throw new SignetError("bad_request", `at most ${MAX_ROLES} roles`);
+  for (const r of roles) {
+    if (typeof r !== "string" || !ROLE.test(r)) {
+      throw new SignetError("bad_request", `invalid role ${JSON.stringify(r)}: 1-128 characters of A-Z a-z 0-9 . _ : / @ -, starting with a letter or digit`);
+    }
+  }
+  return [...new Set(roles as string[])];
+}
+
+/** The profiles a provisioner may issue: its own profile plus `options.allowedProfiles`. */
+export function allowedProfiles(profile: ProfileName, options: Record<string, unknown>): ProfileName[] {
+  const extra = Array.isArray(options.allowedProfiles) ? (options.allowedProfiles as ProfileName[]) : [];
+  return [...new Set([profile, ...extra])];
+}
+
+/** Provisioner defaults: profile and lifetime. */
+export const provisionerDefaults: SignOption = {
+  kind: "modifier",
+  name: "provisioner-defaults",
+  modify(draft, { provisioner }) {
+    draft.profile = provisioner.profile;
+    draft.lifetimeSeconds = provisioner.defaultLifetimeSeconds;
+  },
+};
+
+/** The requested profile must be one the provisioner allows. */
+export const profileAllowed: SignOption = {
+  kind: "enforcer",
+  name: "profile-allowed",
+  enforce(draft, { provisioner }) {
+    const allowed = allowedProfiles(provisioner.profile, provisioner.options);
+    if (!allowed.includes(draft.profile)) {
+      throw new SignetError("forbidden_profile", `provisioner ${provisioner.name} may not issue the ${draft.profile} profile (allowed: ${allowed.join(", ")})`);
+    }
+    if (!LEAF_PROFILES.includes(draft.profile) && draft.profile !== "intermediate") {
+      throw new SignetError("forbidden_profile", `unknown profile ${draft.profile}`);
+    }
+  },
+};
+
+/** The lifetime must not exceed the provisioner's maximum. */
+export const lifetimeWithinProvisioner: SignOption = {
+  kind: "enforcer",
+  name: "lifetime-within-provisioner",
+  enforce(draft, { provisioner }) {
+    if (draft.lifetimeSeconds > provisioner.maxLifetimeSeconds) {
+      throw new SignetError(
+        "bad_lifetime",
+        `requested lifetime ${draft.lifetimeSeconds}s exceeds provisioner ${provisioner.name}'s maximum of ${provisioner.maxLifetimeSeconds}s`,
+        { detail: { requested: draft.lifetimeSeconds, max: provisioner.maxLifetimeSeconds } },
+      );
+    }
+  },
+};

@@ -1,0 +1,23 @@
+import { SignetError } from "../errors.js";
+import type { ProvisionerRecord } from "../ports.js";
+import { adminProvisioner } from "./admin.js";
+import type { ProvisionerBehaviour } from "./sign-options.js";
+
+export * from "./sign-options.js";
+export { validateRoles, allowedProfiles } from "./common.js";
+export { validateProvisioner, type ProvisionerInput } from "./validate.js";
+
+/** The behaviour behind a provisioner record. Front-end types register theirs as they arrive. */
+const behaviours = new Map<string, ProvisionerBehaviour>([["admin", adminProvisioner]]);
+
+export function registerProvisionerBehaviour(type: ProvisionerRecord["type"], behaviour: ProvisionerBehaviour): void {
+  behaviours.set(type, behaviour);
+}
+
+export function behaviourFor(p: ProvisionerRecord): ProvisionerBehaviour {
+  const b = behaviours.get(p.type);
+  if (!b) {
+    throw new SignetError("forbidden", `provisioner ${p.name} is of type ${p.type}, which issues only through its own front end`);
+  }
+  return b;
+}

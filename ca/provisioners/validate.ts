@@ -1,0 +1,78 @@
+// Validation of provisioner definitions written through the admin API / CLI / Terraform.
+import { SignetError } from "../errors.js";
+import { validateNamePolicy, type NamePolicy } from "../policy/index.js";
+import type { ProvisionerType } from "../ports.js";
+import { isProfileName, PROFILE_NAMES, type ProfileName } from "../profiles.js";
+
+export const PROVISIONER_TYPES: readonly ProvisionerType[] = ["admin", "acme", "scep", "attestation"];
+const NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+export interface ProvisionerInput {
+  name: string;
+  type: ProvisionerType;
+  profile: ProfileName;
+  defaultLifetimeSeconds: number;
+  maxLifetimeSeconds: number;
+  policy: NamePolicy;
+  options: Record<string, unknown>;
+  enabled: boolean;
+}
+
+export interface LifetimeLimits {
+  /** The floor every certificate lifetime respects (5 minutes). */
+  minSeconds: number;
+  /** The authority-wide cap. */
+  maxSeconds: number;
+}
+
+function bad(message: string, path: string): never {
+  throw new SignetError("bad_provisioner", message, { detail: { path } });
+}
+
+export function validateProvisionerName(name: unknown): string {
+  if (typeof name !== "string" || !NAME.test(name)) {
+    bad(`provisioner name ${JSON.stringify(name)} must be 1-63 lowercase letters, digits and inner hyphens`, "name");
+  }
+  return name;
+}
+
+export function validateProvisioner(input: Record<string, unknown>, limits: LifetimeLimits): ProvisionerInput {
+  const name = validateProvisionerName(input.name);
+  const type = input.type;
+  if (typeof type !== "string" || !(PROVISIONER_TYPES as readonly string[]).includes(type)) {
+    bad(`type must be one of ${PROVISIONER_TYPES.join(", ")}`, "type");
+  }
+  const profile = input.profile ?? "client";
+  if (!isProfileName(profile)) bad(`profile must be one of ${PROFILE_NAMES.join(", ")}`, "profile");
+  const defaultLifetimeSeconds = input.defaultLifetimeSeconds ?? 24 * 3600;
+  const maxLifetimeSeconds = input.maxLifetimeSeconds ?? Math.max(limits.maxSeconds, 0);
+  for (const [key, v] of [["defaultLifetimeSeconds", defaultLifetimeSeconds], ["maxLifetimeSeconds", maxLifetimeSeconds]] as const) {
+    if (typeof v !== "number" || !Number.isInteger(v)) bad(`${key} must be an integer number of seconds`, key);
+    if (v < limits.minSeconds) bad(`${key} must be at least ${limits.minSeconds}s (the authority's floor)`, key);
+    if (v > limits.maxSeconds) bad(`${key} must be at most ${limits.maxSeconds}s (the authority's cap)`, key);
+  }
+  if ((defaultLifetimeSeconds as number) > (maxLifetimeSeconds as number)) {
+    bad("defaultLifetimeSeconds must not exceed maxLifetimeSeconds", "defaultLifetimeSeconds");
+  }
+  const policy = validateNamePolicy(input.policy ?? {});
+  const options = input.options ?? {};
+  if (typeof options !== "object" || options === null || Array.isArray(options)) bad("options must be an object", "options");
+  const opts = options as Record<string, unknown>;
+  if (opts.allowedProfiles !== undefined) {
+    if (!Array.isArray(opts.allowedProfiles) || !opts.allowedProfiles.every(isProfileName)) {
+      bad(`options.allowedProfiles must be a list of ${PROFILE_NAMES.join(", ")}`, "options.allowedProfiles");
+    }
+  }
+  const enabled = input.enabled ?? true;
+  if (typeof enabled !== "boolean") bad("enabled must be a boolean", "enabled");
+  return {
+    name,
+    type: type as ProvisionerType,
+    profile,
+    defaultLifetimeSeconds: defaultLifetimeSeconds as number,
+    maxLifetimeSeconds: maxLifetimeSeconds as number,
+    policy,
+    options: opts,
+    enabled,
+  };
+}

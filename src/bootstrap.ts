@@ -1,0 +1,106 @@
+// First start and every start: make sure a CA exists and is loaded, and that the database has what
+// a fresh Signet needs (the admin provisioner and the first admin token, written once to
+// $SIGNET_HOME/admin.token with mode 0600).
+import { chmodSync, existsSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Logger } from "pino";
+import { AUDIT_EVENTS } from "../ca/audit.js";
+import type { CaMaterial } from "../ca/ca-material.js";
+import { SignetError, isSignetError } from "../ca/errors.js";
+import { caExists, caFiles, generatePassphraseFile, initCa, loadCa, readCaMetadata, resolvePassphrase, type InitCaOptions } from "./home/ca-files.js";
+import type { Config } from "./config.js";
+import type { Services } from "./services.js";
+
+export interface PreparedCa {
+  ca: CaMaterial;
+  created: boolean;
+  passphraseSource: "env" | "file" | "generated";
+}
+
+const ZERO_CONFIG_WARNING = [
+  "",
+  "  ************************************************************************************",
+  "  *  ZERO-CONFIG START: the CA keys are encrypted with a passphrase that Signet just  *",
+  "  *  generated and stored beside them in $SIGNET_HOME/secrets/ca-passphrase.          *",
+  "  *  That protects nothing if the disk is stolen. In production, supply your own     *",
+  "  *  passphrase with SIGNET_CA_PASSPHRASE or SIGNET_CA_PASSPHRASE_FILE.               *",
+  "  ************************************************************************************",
+  "",
+].join("\n");
+
+/** Loads the CA, or on an empty home with `zeroConfig`, creates one (generating a passphrase if none is set). */
+export async function prepareCa(cfg: Config, log: Logger, env: NodeJS.ProcessEnv, opts: { zeroConfig: boolean; init?: Omit<InitCaOptions, "passphrase"> }): Promise<PreparedCa> {
+  if (!caExists(cfg.home)) {
+    if (!opts.zeroConfig) throw new SignetError("ca_not_initialized", `no CA in ${cfg.home}: run \`signet init\` (or \`signet serve\` for a zero-config start)`);
+    let passphrase: string;
+    let source: PreparedCa["passphraseSource"];
+    try {
+      ({ passphrase, source } = resolvePassphrase(cfg.home, env));
+    } catch (err) {
+      if (!isSignetError(err, "passphrase_required")) throw err;
+      passphrase = generatePassphraseFile(cfg.home);
+      source = "generated";
+    }
+    if (source === "generated") process.stderr.write(`${ZERO_CONFIG_WARNING}\n`);
+    const ca = await initCa(cfg.home, { ...opts.init, passphrase });
+    log.info({ event: "ca.created", home: cfg.home, root: caFiles(cfg.home).rootCert }, "created a new CA");
+    return { ca, created: true, passphraseSource: source };
+  }
+  const { passphrase, source } = resolvePassphrase(cfg.home, env);
+  if (source === "generated") {
+    log.warn({ passphrase_source: "generated" }, "the CA passphrase is the zero-config one stored beside the keys; set SIGNET_CA_PASSPHRASE(_FILE) in production");
+  }
+  return { ca: await loadCa(cfg.home, passphrase), created: false, passphraseSource: source };
+}
+
+const BOOTSTRAP_KEY = "bootstrap";
+
+export function adminTokenPath(home: string): string {
+  return join(home, "admin.token");
+}
+
+/** Once per database: the admin provisioner and the first admin token. Returns the token file if written. */
+export async function bootstrapDatabase(s: Services, caCreated: boolean): Promise<{ adminTokenFile: string | null }> {
+  const cfg = s.config;
+  const done = await s.db.prisma.setting.findUnique({ where: { key: BOOTSTRAP_KEY } });
+  if (caCreated) {
+    const meta = readCaMetadata(cfg.home);
+    await s.journal.append({
+      event: meta.source === "imported" ? AUDIT_EVENTS.caImported : AUDIT_EVENTS.caInitialized,
+      actor: "system:bootstrap",
+      target: `ca:${s.authority.intermediate.id}`,
+      data: { root: meta.root, intermediate: meta.intermediate, rootKeyOffline: meta.rootKeyOffline },
+    });
+  }
+  if (done) return { adminTokenFile: null };
+  await s.provisioners.upsert(
+    {
+      name: "admin",
+      type: "admin",
+      profile: "client",
+      defaultLifetimeSeconds: cfg.defaultLifetimeSeconds,
+      maxLifetimeSeconds: cfg.maxLifetimeSeconds,
+      policy: {},
+      options: { allowedProfiles: ["client", "server", "client-server"] },
+      enabled: true,
+    },
+    "system:bootstrap",
+  );
+  const { token } = await s.tokens.create("bootstrap", cfg.adminTokenTtlSeconds, "system:bootstrap");
+  const file = adminTokenPath(cfg.home);
+  writeSecretFile(file, `${token}\n`);
+  await s.db.prisma.setting.create({ data: { key: BOOTSTRAP_KEY, value: { at: new Date().toISOString() } } });
+  return { adminTokenFile: file };
+}
+
+/** Writes a file only its owner can read, atomically. */
+export function writeSecretFile(path: string, content: string): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, content, { mode: 0o600 });
+  chmodSync(tmp, 0o600);
+  renameSync(tmp, path);
+}
+
+export function adminTokenExists(home: string): boolean {
+  return existsSync(adminTokenPath(home));
+}

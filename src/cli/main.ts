@@ -1,0 +1,556 @@
+// The `signet` command. Every command takes --json for scripts. Commands that read or change data go
+// through the admin API of the running server (the embedded database is locked by it); `init`,
+// `serve`, `ca export-root-key` and `audit verify --local` work on $SIGNET_HOME directly.
+import { Command, Option } from "commander";
+import { generateKeyPairSync } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
+import { SignetError, isSignetError } from "../../ca/errors.js";
+import { generateKeyPair } from "../../ca/keys/generate.js";
+import { CA_KEY_ALGORITHMS, type KeyAlgorithm } from "../../ca/signer.js";
+import { buildCsr, parseDistinguishedNameString, toPem } from "../../ca/x509/index.js";
+import { bootstrapDatabase, writeSecretFile } from "../bootstrap.js";
+import { loadConfig, parseDuration, type Config } from "../config.js";
+import { caExists, caFiles, exportRootKey, generatePassphraseFile, importCa, initCa, loadCa, resolvePassphrase } from "../home/ca-files.js";
+import { createLogger } from "../log.js";
+import { openDatabaseFor, openServices } from "../services.js";
+import { startServer } from "../server/server.js";
+import { ApiError, apiClient } from "./client.js";
+import { printCertificate, printCertificateTable, printKv, type CertificateJson } from "./format.js";
+
+interface JsonFlag {
+  json?: boolean;
+}
+
+function out(opts: JsonFlag, value: unknown, human: () => void): void {
+  if (opts.json) process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  else human();
+}
+
+function config(): Config {
+  return loadConfig(process.env);
+}
+
+function readPassphraseFile(path: string): string {
+  return readFileSync(path, "utf8").replace(/\r?\n$/, "");
+}
+
+/** Runs a command body, turning errors into a one-line message (or a JSON error) and exit code 1. */
+function run<A extends unknown[]>(fn: (...args: A) => Promise<void>) {
+  return async (...args: A): Promise<void> => {
+    const cmd = args[args.length - 1] as Command;
+    const json = Boolean((cmd.opts() as JsonFlag).json);
+    try {
+      await fn(...args);
+    } catch (err) {
+      const e =
+        err instanceof ApiError
+          ? { code: err.code, message: err.message, status: err.status, detail: (err.body as { detail?: unknown }).detail }
+          : isSignetError(err)
+            ? { code: err.code, message: err.message, detail: err.detail }
+            : { code: "internal", message: err instanceof Error ? err.message : String(err) };
+      if (json) process.stdout.write(`${JSON.stringify({ error: e }, null, 2)}\n`);
+      else process.stderr.write(`signet: ${e.message} (${e.code})\n`);
+      process.exitCode = 1;
+    }
+  };
+}
+
+const keyTypeOption = (flag: string, desc: string, def?: string) => {
+  const o = new Option(flag, desc).choices([...CA_KEY_ALGORITHMS]);
+  return def ? o.default(def) : o;
+};
+
+export function buildProgram(): Command {
+  const program = new Command("signet")
+    .description("Signet: an internal PKI for workloads: CA, admin API, and (in later steps) ACME, SCEP, revocation and the mTLS inference proxy.\nReads SIGNET_HOME, SIGNET_HTTPS_PORT and SIGNET_HTTP_PORT like the server.")
+    .showHelpAfterError();
+
+  program
+    .command("init")
+    .description("create a new CA (root + issuing intermediate) in $SIGNET_HOME, or import an existing one")
+    .addOption(keyTypeOption("--key-type <type>", "the intermediate's key type (default: the root's)"))
+    .addOption(keyTypeOption("--root-key-type <type>", "the root's key type", "P-256"))
+    .option("--root-subject <dn>", "root subject", "CN=Signet Root CA,O=Signet")
+    .option("--intermediate-subject <dn>", "intermediate subject", "CN=Signet Intermediate CA,O=Signet")
+    .option("--root-lifetime <duration>", "root lifetime (e.g. 3650d)", "3650d")
+    .option("--intermediate-lifetime <duration>", "intermediate lifetime", "1825d")
+    .option("--root-path-len <n>", "root pathLenConstraint", "1")
+    .option("--intermediate-path-len <n>", "intermediate pathLenConstraint", "0")
+    .option("--offline-root <file>", "write the root key (encrypted PKCS#8) to FILE and keep it off this server")
+    .option("--offline-root-passphrase-file <file>", "passphrase for the offline root file (default: the CA passphrase)")
+    .option("--import-root-cert <file>", "import: the existing root certificate (PEM)")
+    .option("--import-intermediate-cert <file>", "import: the existing intermediate certificate (PEM)")
+    .option("--import-intermediate-key <file>", "import: the intermediate's private key (PEM, PKCS#8/SEC1/PKCS#1, may be encrypted)")
+    .option("--import-key-passphrase-file <file>", "import: passphrase of the imported key files")
+    .option("--import-root-key <file>", "import: the root's private key (omit to keep the root offline)")
+    .option("--generate-passphrase", "generate the CA passphrase into $SIGNET_HOME/secrets (development only)")
+    .option("--json", "machine-readable output")
+    .action(
+      run(async (o: Record<string, string | boolean | undefined>, _cmd: Command) => {
+        const cfg = config();
+        if (caExists(cfg.home)) throw new SignetError("ca_already_initialized", `a CA already exists in ${cfg.home}`);
+        let passphrase: string;
+        try {
+          ({ passphrase } = resolvePassphrase(cfg.home, process.env));
+        } catch (err) {
+          if (!o.generatePassphrase || !isSignetError(err, "passphrase_required")) throw err;
+          passphrase = generatePassphraseFile(cfg.home);
+          process.stderr.write("signet: generated a CA passphrase in $SIGNET_HOME/secrets/ca-passphrase: for development only\n");
+        }
+        const importing = Boolean(o.importRootCert || o.importIntermediateCert || o.importIntermediateKey);
+        let ca;
+        if (importing) {
+          if (!o.importRootCert || !o.importIntermediateCert || !o.importIntermediateKey) {
+            throw new SignetError("bad_request", "import needs --import-root-cert, --import-intermediate-cert and --import-intermediate-key");
+          }
+          const keyPass = typeof o.importKeyPassphraseFile === "string" ? readPassphraseFile(o.importKeyPassphraseFile) : undefined;
+          ca = await importCa(cfg.home, {
+            passphrase,
+            rootCertPem: readFileSync(o.importRootCert as string, "utf8"),
+            intermediateCertPem: readFileSync(o.importIntermediateCert as string, "utf8"),
+            intermediateKeyPem: readFileSync(o.importIntermediateKey as string, "utf8"),
+            ...(keyPass ? { intermediateKeyPassphrase: keyPass, rootKeyPassphrase: keyPass } : {}),
+            ...(typeof o.importRootKey === "string" ? { rootKeyPem: readFileSync(o.importRootKey, "utf8") } : {}),
+          });
+        } else {
+          const rootAlg = o.rootKeyType as KeyAlgorithm;
+          ca = await initCa(cfg.home, {
+            passphrase,
+            rootKeyAlgorithm: rootAlg,
+            keyAlgorithm: (o.keyType as KeyAlgorithm | undefined) ?? rootAlg,
+            rootSubject: o.rootSubject as string,
+            intermediateSubject: o.intermediateSubject as string,
+            rootLifetimeSeconds: parseDuration(o.rootLifetime as string, "--root-lifetime"),
+            intermediateLifetimeSeconds: parseDuration(o.intermediateLifetime as string, "--intermediate-lifetime"),
+            rootPathLength: nonNegativeInt(o.rootPathLen as string, "--root-path-len"),
+            intermediatePathLength: nonNegativeInt(o.intermediatePathLen as string, "--intermediate-path-len"),
+            ...(typeof o.offlineRoot === "string"
+              ? {
+                  offlineRoot: {
+                    outFile: o.offlineRoot,
+                    passphrase: typeof o.offlineRootPassphraseFile === "string" ? readPassphraseFile(o.offlineRootPassphraseFile) : passphrase,
+                  },
+                }
+              : {}),
+          });
+        }
+        const log = createLogger(process.env.SIGNET_LOG_LEVEL ?? "warn", process.stderr);
+        const s = await openServices(cfg, log, ca);
+        try {
+          const { adminTokenFile } = await bootstrapDatabase(s, true);
+          const files = caFiles(cfg.home);
+          const result = {
+            home: cfg.home,
+            rootCertificate: files.rootCert,
+            intermediateCertificate: files.intermediateCert,
+            rootKeyOnline: ca.root.signer !== undefined,
+            adminTokenFile,
+            imported: importing,
+          };
+          out(o as JsonFlag, result, () =>
+            printKv({
+              "CA created in": cfg.home,
+              "Root certificate": files.rootCert,
+              "Root key": ca.root.signer ? "online (encrypted in $SIGNET_HOME/ca)" : "OFFLINE",
+              "Admin token": adminTokenFile ?? "(this database already had one)",
+            }),
+          );
+        } finally {
+          await s.close();
+        }
+      }),
+    );
+
+  program
+    .command("serve")
+    .description("run Signet (creates a CA on first start if $SIGNET_HOME is empty: the zero-config start)")
+    .option("--json", "machine-readable output (logs are always JSON lines)")
+    .action(
+      run(async () => {
+        const cfg = config();
+        const log = createLogger(cfg.logLevel);
+        const server = await startServer(cfg, log);
+        let stopping = false;
+        const stop = (signal: string) => {
+          if (stopping) return;
+          stopping = true;
+          log.info({ signal }, "shutting down");
+          server
+            .close()
+            .then(() => log.flush())
+            .finally(() => process.exit(0));
+        };
+        process.on("SIGINT", () => stop("SIGINT"));
+        process.on("SIGTERM", () => stop("SIGTERM"));
+      }),
+    );
+
+  program
+    .command("issue")
+    .description("issue a certificate through the admin API: from --csr, or for a new key written beside the certificate")
+    .option("--csr <file>", "PKCS#10 request (PEM or DER)")
+    .option("--cn <name>", "subject common name (with a generated key)")
+    .option("--dns <name...>", "DNS SANs (with a generated key)")
+    .option("--ip <address...>", "IP SANs (with a generated key)")
+    .option("--uri <uri...>", "URI SANs (with a generated key)")
+    .option("--email <address...>", "email SANs (with a generated key)")
+    .addOption(keyTypeOption("--key-type <type>", "key type of the generated key", "P-256"))
+    .option("--spiffe-id <id>", "SPIFFE ID to carry as the URI SAN")
+    .option("--roles <roles>", "comma-separated roles (Signet roles extension)")
+    .option("--profile <profile>", "client | server | client-server")
+    .option("--ttl <duration>", "lifetime, e.g. 1h (default: the provisioner's)")
+    .option("--provisioner <name>", "admin provisioner", "admin")
+    .option("--node <id>", "node the certificate is issued to (for revoke --node)")
+    .option("--identity <id>", "identity to record (default: SPIFFE ID or CN)")
+    .option("--out <prefix>", "write PREFIX.crt (chain) and, for a generated key, PREFIX.key (0600)")
+    .option("--json", "machine-readable output")
+    .action(
+      run(async (o: Record<string, string | string[] | undefined> & JsonFlag, _cmd: Command) => {
+        const cfg = config();
+        let csrPem: string;
+        let keyPem: string | undefined;
+        if (o.csr) {
+          csrPem = toPem("CERTIFICATE REQUEST", derFromFile(o.csr as string));
+        } else {
+          if (!o.cn && !o.dns && !o.ip && !o.uri && !o.email && !o.spiffeId) {
+            throw new SignetError("bad_request", "give --csr FILE, or names for a new key (--cn, --dns, --ip, --uri, --email, --spiffe-id)");
+          }
+          const alg = o.keyType as KeyAlgorithm;
+          const { privateKey, publicKey } = alg === "P-256" ? generateKeyPairSync("ec", { namedCurve: "P-256" }) : generateKeyPair(alg);
+          const csr = buildCsr({
+            privateKey,
+            publicKey,
+            keyAlgorithm: alg,
+            subject: o.cn ? parseDistinguishedNameString(`CN=${(o.cn as string).replace(/([,+"\\<>;=])/g, "\\$1")}`) : [],
+            sans: { dns: (o.dns as string[]) ?? [], ip: (o.ip as string[]) ?? [], uri: (o.uri as string[]) ?? [], email: (o.email as string[]) ?? [] },
+          });
+          csrPem = toPem("CERTIFICATE REQUEST", csr);
+          keyPem = privateKey.export({ format: "pem", type: "pkcs8" }).toString();
+        }
+        const body = {
+          csr: csrPem,
+          provisioner: o.provisioner,
+          ...(o.profile ? { profile: o.profile } : {}),
+          ...(o.ttl ? { lifetimeSeconds: parseDuration(o.ttl as string, "--ttl") } : {}),
+          ...(o.roles ? { roles: (o.roles as string).split(",").map((r) => r.trim()).filter(Boolean) } : {}),
+          ...(o.node ? { nodeId: o.node } : {}),
+          ...(o.identity ? { identity: o.identity } : {}),
+          ...(o.spiffeId ? { spiffeId: o.spiffeId } : {}),
+        };
+        const r = await apiClient(cfg).call<{ certificate: CertificateJson; pem: string; chainPem: string }>("POST", "/admin/v1/certificates", body);
+        const files: Record<string, string> = {};
+        if (o.out) {
+          writeFileSync(`${o.out}.crt`, r.chainPem, { mode: 0o644 });
+          files.certificate = `${o.out}.crt`;
+          if (keyPem) {
+            writeSecretFile(`${o.out}.key`, keyPem);
+            files.key = `${o.out}.key`;
+          }
+        }
+        out(o, { ...r, ...(keyPem && !o.out ? { keyPem } : {}), files }, () => {
+          printCertificate(r.certificate);
+          if (o.out) printKv(files);
+          else process.stdout.write(r.chainPem + (keyPem ?? ""));
+        });
+      }),
+    );
+
+  const certs = program.command("certs").description("query issued certificates");
+  certs
+    .command("list")
+    .description("list certificates, newest first")
+    .option("--status <status>", "pending | valid | revoked | failed")
+    .option("--identity <id>")
+    .option("--node <id>")
+    .option("--spiffe-id <id>")
+    .option("--provisioner <name>")
+    .option("--dns <name>", "certificates carrying this DNS name")
+    .option("--expires-within <duration>", "valid certificates expiring within this time (e.g. 2h)")
+    .option("--limit <n>", "page size", "100")
+    .option("--cursor <cursor>", "continue from a previous page")
+    .option("--all", "follow every page")
+    .option("--json", "machine-readable output")
+    .action(
+      run(async (o: Record<string, string | boolean | undefined> & JsonFlag, _cmd: Command) => {
+        const client = apiClient(config());
+        const q = new URLSearchParams();
+        if (o.status) q.set("status", o.status as string);
+        if (o.identity) q.set("identity", o.identity as string);
+        if (o.node) q.set("node", o.node as string);
+        if (o.spiffeId) q.set("spiffeId", o.spiffeId as string);
+        if (o.provisioner) q.set("provisioner", o.provisioner as string);
+        if (o.dns) q.set("dnsName", o.dns as string);
+        if (o.expiresWithin) {
+          q.set("expiresAfter", new Date().toISOString());
+          q.set("expiresBefore", new Date(Date.now() + parseDuration(o.expiresWithin as string, "--expires-within") * 1000).toISOString());
+        }
+        q.set("limit", String(nonNegativeInt(o.limit as string, "--limit")));
+        let cursor = (o.cursor as string | undefined) ?? null;
+        const items: CertificateJson[] = [];
+        let next: string | null = null;
+        do {
+          if (cursor) q.set("cursor", cursor);
+          const page = await client.call<{ items: CertificateJson[]; next: string | null }>("GET", `/admin/v1/certificates?${q}`);
+          items.push(...page.items);
+          next = page.next;
+          cursor = next;
+        } while (o.all && cursor);
+        out(o, { items, next }, () => {
+          printCertificateTable(items);
+          if (next) process.stdout.write(`(more: --cursor ${next})\n`);
+        });
+      }),
+    );
+  certs
+    .command("show <serial>")
+    .description("show one certificate")
+    .option("--pem", "print only the PEM")
+    .option("--json", "machine-readable output")
+    .action(
+      run(async (serial: string, o: JsonFlag & { pem?: boolean }, _cmd: Command) => {
+        const c = await apiClient(config()).call<CertificateJson>("GET", `/admin/v1/certificates/${encodeURIComponent(serial)}`);
+        out(o, c, () => {
+          if (o.pem) process.stdout.write(c.pem ?? "");
+          else {
+            printCertificate(c);
+            if (c.pem) process.stdout.write(c.pem);
+          }
+        });
+      }),
+    );
+
+  program
+    .command("revoke <serial>")
+    .description("revoke a certificate (RFC 5280 reason: keyCompromise, superseded, cessationOfOperation, affiliationChanged, privilegeWithdrawn, cACompromise, aACompromise, unspecified)")
+    .option("--reason <reason>", "revocation reason", "unspecified")
+    .option("--json", "machine-readable output")
+    .action(
+      run(async (serial: string, o: JsonFlag & { reason: string }, _cmd: Command) => {
+        const c = await apiClient(config()).call<CertificateJson>("POST", `/admin/v1/certificates/${encodeURIComponent(serial)}/revoke`, { reason: o.reason });
+        out(o, c, () => process.stdout.write(`revoked ${c.serial} (${c.revocationReason}) at ${c.revokedAt}\n`));
+      }),
+    );
+
+  const audit = program.command("audit").description("the hash-chained audit log");
+  audit
+    .command("verify")
+    .description("verify the audit chain: detects changed and deleted events")
+    .option("--local", "open the database directly (the server must be stopped when it uses the embedded database)")
+    .option("--json", "machine-readable output")
+    .action(
+      run(async (o: JsonFlag & { local?: boolean }, _cmd: Command) => {
+        const cfg = config();
+        let verdict: { ok: boolean; checked: number; problem?: { seq: string; reason: string } };
+        if (o.local) {
+          const db = await openDatabaseFor(cfg);
+          try {
+            const { AuditRepository } = await import("../db/audit.js");
+            verdict = await new AuditRepository(db.prisma).verify();
+          } finally {
+            await db.close();
+          }
+        } else {
+          verdict = await apiClient(cfg).call("GET", "/admin/v1/audit/verify");
+        }
+        out(o, verdict, () =>
+          process.stdout.write(verdict.ok ? `audit chain intact: ${verdict.checked} events\n` : `AUDIT CHAIN BROKEN at event ${verdict.problem?.seq}: ${verdict.problem?.reason}\n`),
+        );
+        if (!verdict.ok) process.exitCode = 2;
+      }),
+    );
+  audit
+    .command("list")
+    .description("list audit events in order")
+    .option("--after <seq>", "events after this sequence number")
+    .option("--event <name>", "only this event name, e.g. certificate.revoked")
+    .option("--target <target>", "only events about this target (a serial, a provisioner...)")
+    .option("--limit <n>", "how many", "100")
+    .option("--json", "machine-readable output")
+    .action(
+      run(async (o: JsonFlag & Record<string, string | undefined>, _cmd: Command) => {
+        const q = new URLSearchParams({ limit: o.limit ?? "100" });
+        if (o.after) q.set("after", o.after);
+        if (o.event) q.set("event", o.event);
+        if (o.target) q.set("target", o.target);
+        const r = await apiClient(config()).call<{ items: Array<{ seq: string; time: string; event: string; actor: string; target: string | null }> }>("GET", `/admin/v1/audit/events?${q}`);
+        out(o, r, () => {
+          for (const e of r.items) process.stdout.write(`${e.seq.padStart(6)}  ${e.time}  ${e.event.padEnd(22)} ${e.actor}  ${e.target ?? ""}\n`);
+        });
+      }),
+    );
+
+  const prov = program.command("provisioners").description("manage provisioners");
+  prov
+    .command("list")
+    .option("--json", "machine-readable output")
+    .action(
+      run(async (o: JsonFlag, _cmd: Command) => {
+        const r = await apiClient(config()).call<{ items: Array<Record<string, unknown>> }>("GET", "/admin/v1/provisioners");
+        out(o, r, () => {
+          for (const p of r.items) process.stdout.write(`${String(p.name).padEnd(24)} ${String(p.type).padEnd(12)} ${String(p.profile).padEnd(14)} default ${p.defaultLifetimeSeconds}s max ${p.maxLifetimeSeconds}s${p.enabled ? "" : " (disabled)"}\n`);
+        });
+      }),
+    );
+  prov
+    .command("get <name>")
+    .option("--json", "machine-readable output")
+    .action(
+      run(async (name: string, o: JsonFlag, _cmd: Command) => {
+        const r = await apiClient(config()).call<Record<string, unknown>>("GET", `/admin/v1/provisioners/${encodeURIComponent(name)}`);
+        out(o, r, () => process.stdout.write(`${JSON.stringify(r, null, 2)}\n`));
+      }),
+    );
+  prov
+    .command("put <name>")
+    .description("create or replace a provisioner (idempotent) from --file JSON and/or flags")
+    .option("--file <file>", "JSON body: {type, profile, defaultLifetimeSeconds, maxLifetimeSeconds, policy, options, enabled}")
+    .option("--type <type>", "admin | acme | scep | attestation")
+    .option("--profile <profile>", "client | server | client-server")
+    .option("--default-ttl <duration>")
+    .option("--max-ttl <duration>")
+    .option("--disabled", "create it disabled")
+    .option("--json", "machine-readable output")
+    .action(
+      run(async (name: string, o: JsonFlag & Record<string, string | boolean | undefined>, _cmd: Command) => {
+        const body: Record<string, unknown> = o.file ? (JSON.parse(readFileSync(o.file as string, "utf8")) as Record<string, unknown>) : {};
+        if (o.type) body.type = o.type;
+        if (o.profile) body.profile = o.profile;
+        if (o.defaultTtl) body.defaultLifetimeSeconds = parseDuration(o.defaultTtl as string, "--default-ttl");
+        if (o.maxTtl) body.maxLifetimeSeconds = parseDuration(o.maxTtl as string, "--max-ttl");
+        if (o.disabled) body.enabled = false;
+        const r = await apiClient(config()).call<Record<string, unknown>>("PUT", `/admin/v1/provisioners/${encodeURIComponent(name)}`, body);
+        out(o, r, () => process.stdout.write(`provisioner ${name}: version ${r.version}\n`));
+      }),
+    );
+  prov
+    .command("delete <name>")
+    .option("--json", "machine-readable output")
+    .action(
+      run(async (name: string, o: JsonFlag, _cmd: Command) => {
+        await apiClient(config()).call("DELETE", `/admin/v1/provisioners/${encodeURIComponent(name)}`);
+        out(o, { deleted: name }, () => process.stdout.write(`deleted provisioner ${name}\n`));
+      }),
+    );
+
+  const policy = program.command("policy").description("name policies (authority-wide, or a provisioner's with --provisioner)");
+  policy
+    .command("get")
+    .option("--provisioner <name>")
+    .option("--json", "machine-readable output")
+    .action(
+      run(async (o: JsonFlag & { provisioner?: string }, _cmd: Command) => {
+        const path = o.provisioner ? `/admin/v1/provisioners/${encodeURIComponent(o.provisioner)}/policy` : "/admin/v1/policy";
+        const r = await apiClient(config()).call<unknown>("GET", path);
+        out(o, r, () => process.stdout.write(`${JSON.stringify(r, null, 2)}\n`));
+      }),
+    );
+  policy
+    .command("set")
+    .requiredOption("--file <file>", 'JSON policy: {"allow": {"dns": [...], "ip": [...], "uri": [...], "email": [...]}, "deny": {...}}')
+    .option("--provisioner <name>")
+    .option("--json", "machine-readable output")
+    .action(
+      run(async (o: JsonFlag & { provisioner?: string; file: string }, _cmd: Command) => {
+        const body = JSON.parse(readFileSync(o.file, "utf8")) as unknown;
+        const path = o.provisioner ? `/admin/v1/provisioners/${encodeURIComponent(o.provisioner)}/policy` : "/admin/v1/policy";
+        const r = await apiClient(config()).call<{ version: number }>("PUT", path, body);
+        out(o, r, () => process.stdout.write(`policy saved (version ${r.version})\n`));
+      }),
+    );
+
+  const tokens = program.command("admin-token").description("admin API tokens");
+  tokens
+    .command("create")
+    .requiredOption("--name <name>")
+    .option("--ttl <duration>", "lifetime (default SIGNET_ADMIN_TOKEN_TTL)")
+    .option("--json", "machine-readable output")
+    .action(
+      run(async (o: JsonFlag & { name: string; ttl?: string }, _cmd: Command) => {
+        const r = await apiClient(config()).call<{ token: string; info: Record<string, unknown> }>("POST", "/admin/v1/admin-tokens", {
+          name: o.name,
+          ...(o.ttl ? { ttlSeconds: parseDuration(o.ttl, "--ttl") } : {}),
+        });
+        out(o, r, () => process.stdout.write(`${r.token}\n`));
+      }),
+    );
+  tokens
+    .command("list")
+    .option("--json", "machine-readable output")
+    .action(
+      run(async (o: JsonFlag, _cmd: Command) => {
+        const r = await apiClient(config()).call<{ items: Array<Record<string, unknown>> }>("GET", "/admin/v1/admin-tokens");
+        out(o, r, () => {
+          for (const t of r.items) process.stdout.write(`${t.id}  ${String(t.name).padEnd(20)} expires ${t.expiresAt}${t.revokedAt ? " REVOKED" : ""}\n`);
+        });
+      }),
+    );
+  tokens
+    .command("revoke <id>")
+    .option("--json", "machine-readable output")
+    .action(
+      run(async (id: string, o: JsonFlag, _cmd: Command) => {
+        await apiClient(config()).call("DELETE", `/admin/v1/admin-tokens/${encodeURIComponent(id)}`);
+        out(o, { revoked: id }, () => process.stdout.write(`revoked admin token ${id}\n`));
+      }),
+    );
+
+  const ca = program.command("ca").description("the CA itself");
+  ca
+    .command("info")
+    .option("--json", "machine-readable output")
+    .action(
+      run(async (o: JsonFlag, _cmd: Command) => {
+        const r = await apiClient(config()).call<Record<string, Record<string, unknown>>>("GET", "/admin/v1/ca");
+        out(o, r, () => {
+          for (const k of ["root", "intermediate"]) {
+            const c = r[k]!;
+            process.stdout.write(`${k.padEnd(13)} ${c.subject}  until ${c.notAfter}  key ${c.keyOnline ? "online" : "OFFLINE"}  id ${c.id}\n`);
+          }
+        });
+      }),
+    );
+  ca
+    .command("export-root-key")
+    .description("write the root key as encrypted PKCS#8 for offline storage; with --remove, delete it from this server")
+    .requiredOption("--out <file>", "where to write it (must not exist)")
+    .option("--passphrase-file <file>", "passphrase for the exported file (default: the CA passphrase)")
+    .option("--remove", "remove the root key from $SIGNET_HOME afterwards (the intermediate keeps issuing; restart the server)")
+    .option("--json", "machine-readable output")
+    .action(
+      run(async (o: JsonFlag & { out: string; passphraseFile?: string; remove?: boolean }, _cmd: Command) => {
+        const cfg = config();
+        const { passphrase } = resolvePassphrase(cfg.home, process.env);
+        await loadCa(cfg.home, passphrase); // fails early on a wrong passphrase
+        await exportRootKey(cfg.home, passphrase, {
+          outFile: o.out,
+          exportPassphrase: o.passphraseFile ? readPassphraseFile(o.passphraseFile) : passphrase,
+          remove: Boolean(o.remove),
+        });
+        out(o, { exported: o.out, removed: Boolean(o.remove) }, () =>
+          process.stdout.write(`root key written to ${o.out}${o.remove ? "; removed from this server (restart signet to drop it from memory)" : ""}\n`),
+        );
+      }),
+    );
+
+  return program;
+}
+
+function nonNegativeInt(v: string, flag: string): number {
+  if (!/^\d+$/.test(v)) throw new SignetError("bad_request", `${flag} must be a non-negative integer`);
+  return Number(v);
+}
+
+function derFromFile(path: string): Buffer {
+  const raw = readFileSync(path);
+  const text = raw.toString("latin1");
+  if (text.includes("-----BEGIN")) {
+    const m = /-----BEGIN (?:NEW )?CERTIFICATE REQUEST-----([\s\S]*?)-----END/.exec(text);
+    if (!m) throw new SignetError("bad_pem", `${path} holds no CERTIFICATE REQUEST`);
+    return Buffer.from(m[1]!.replace(/\s+/g, ""), "base64");
+  }
+  return raw;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  await buildProgram().parseAsync(argv);
+}

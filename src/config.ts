@@ -1,0 +1,124 @@
+// Signet's configuration: one table of defaults, read from the environment, validated at start-up.
+// A bad value fails fast with a message that names the variable.
+import { resolve } from "node:path";
+import { SignetError } from "../ca/errors.js";
+
+export interface Config {
+  /** SIGNET_HOME: where the CA, the embedded database and the admin token live. */
+  home: string;
+  /** SIGNET_LISTEN_HOST: address both ports bind to. */
+  listenHost: string;
+  /** SIGNET_HTTPS_PORT: admin API (ACME and attestation later), TLS with a certificate from Signet's own CA. */
+  httpsPort: number;
+  /** SIGNET_HTTP_PORT: CA certificates, CRL, OCSP, SCEP (plain HTTP: relying parties fetch these without trust). */
+  httpPort: number;
+  /** SIGNET_PROXY_PORT: the inference proxy (a later step). */
+  proxyPort: number;
+  /** SIGNET_PUBLIC_HOST: the host name clients use; goes into the HTTPS certificate and into every URL in certificates. */
+  publicHost: string;
+  /** SIGNET_HTTP_URL: base URL of the HTTP port as relying parties reach it (AIA, CRL distribution point). */
+  httpUrl: string;
+  /** DATABASE_URL: PostgreSQL; when unset, embedded PGlite in $SIGNET_HOME/db. */
+  databaseUrl: string | undefined;
+  /** SIGNET_LOG_LEVEL: pino level. */
+  logLevel: string;
+  /** SIGNET_MIN_LIFETIME: the floor of every certificate lifetime. Never below 5 minutes. */
+  minLifetimeSeconds: number;
+  /** SIGNET_MAX_LIFETIME: the authority-wide cap on leaf lifetimes. */
+  maxLifetimeSeconds: number;
+  /** SIGNET_DEFAULT_LIFETIME: the default lifetime of provisioners created at first start. */
+  defaultLifetimeSeconds: number;
+  /** SIGNET_BACKDATE: how far notBefore is set in the past, for clock skew. */
+  backdateSeconds: number;
+  /** SIGNET_ADMIN_TOKEN_TTL: lifetime of the admin token written at first start. */
+  adminTokenTtlSeconds: number;
+  /** SIGNET_TLS_LIFETIME: lifetime of the HTTPS port's own certificate (re-issued at 2/3 of it). */
+  tlsLifetimeSeconds: number;
+  /** SIGNET_BODY_LIMIT: largest request body accepted, in bytes. */
+  bodyLimit: number;
+}
+
+const FLOOR_SECONDS = 300;
+
+const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+
+/** "90", "90s", "15m", "24h", "30d" → seconds. */
+export function parseDuration(v: string, key: string): number {
+  const m = /^(\d+)\s*([smhd]?)$/.exec(v.trim());
+  if (!m) throw new SignetError("config_invalid", `${key}=${JSON.stringify(v)} is not a duration (e.g. 300, 15m, 24h, 30d)`);
+  return Number(m[1]) * UNITS[m[2] || "s"]!;
+}
+
+function port(v: string, key: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < 0 || n > 65535) throw new SignetError("config_invalid", `${key}=${JSON.stringify(v)} is not a TCP port`);
+  return n;
+}
+
+function positiveInt(v: string, key: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n <= 0) throw new SignetError("config_invalid", `${key}=${JSON.stringify(v)} must be a positive integer`);
+  return n;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const get = (key: string, def: string) => {
+    const v = env[key];
+    return v === undefined || v === "" ? def : v;
+  };
+  const home = resolve(get("SIGNET_HOME", "./data"));
+  const httpPort = port(get("SIGNET_HTTP_PORT", "8080"), "SIGNET_HTTP_PORT");
+  const publicHost = get("SIGNET_PUBLIC_HOST", "localhost");
+  if (!/^[A-Za-z0-9.:-]+$/.test(publicHost)) throw new SignetError("config_invalid", `SIGNET_PUBLIC_HOST=${JSON.stringify(publicHost)} is not a host name or address`);
+  const hostInUrl = publicHost.includes(":") ? `[${publicHost}]` : publicHost;
+  const httpUrl = get("SIGNET_HTTP_URL", `http://${hostInUrl}:${httpPort}`).replace(/\/+$/, "");
+  try {
+    const u = new URL(httpUrl);
+    if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error("scheme");
+  } catch {
+    throw new SignetError("config_invalid", `SIGNET_HTTP_URL=${JSON.stringify(httpUrl)} is not an http(s) URL`);
+  }
+  const databaseUrl = env.DATABASE_URL || undefined;
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new SignetError("config_invalid", "DATABASE_URL must be a postgresql:// URL");
+  }
+  const cfg: Config = {
+    home,
+    listenHost: get("SIGNET_LISTEN_HOST", "0.0.0.0"),
+    httpsPort: port(get("SIGNET_HTTPS_PORT", "8443"), "SIGNET_HTTPS_PORT"),
+    httpPort,
+    proxyPort: port(get("SIGNET_PROXY_PORT", "9443"), "SIGNET_PROXY_PORT"),
+    publicHost,
+    httpUrl,
+    databaseUrl,
+    logLevel: get("SIGNET_LOG_LEVEL", "info"),
+    minLifetimeSeconds: parseDuration(get("SIGNET_MIN_LIFETIME", "5m"), "SIGNET_MIN_LIFETIME"),
+    maxLifetimeSeconds: parseDuration(get("SIGNET_MAX_LIFETIME", "30d"), "SIGNET_MAX_LIFETIME"),
+    defaultLifetimeSeconds: parseDuration(get("SIGNET_DEFAULT_LIFETIME", "24h"), "SIGNET_DEFAULT_LIFETIME"),
+    backdateSeconds: parseDuration(get("SIGNET_BACKDATE", "60"), "SIGNET_BACKDATE"),
+    adminTokenTtlSeconds: parseDuration(get("SIGNET_ADMIN_TOKEN_TTL", "365d"), "SIGNET_ADMIN_TOKEN_TTL"),
+    tlsLifetimeSeconds: parseDuration(get("SIGNET_TLS_LIFETIME", "7d"), "SIGNET_TLS_LIFETIME"),
+    bodyLimit: positiveInt(get("SIGNET_BODY_LIMIT", String(64 * 1024)), "SIGNET_BODY_LIMIT"),
+  };
+  if (cfg.minLifetimeSeconds < FLOOR_SECONDS) {
+    throw new SignetError("config_invalid", `SIGNET_MIN_LIFETIME must be at least ${FLOOR_SECONDS}s (5 minutes)`);
+  }
+  if (cfg.maxLifetimeSeconds < cfg.minLifetimeSeconds) throw new SignetError("config_invalid", "SIGNET_MAX_LIFETIME must not be below SIGNET_MIN_LIFETIME");
+  if (cfg.defaultLifetimeSeconds < cfg.minLifetimeSeconds || cfg.defaultLifetimeSeconds > cfg.maxLifetimeSeconds) {
+    throw new SignetError("config_invalid", "SIGNET_DEFAULT_LIFETIME must lie between SIGNET_MIN_LIFETIME and SIGNET_MAX_LIFETIME");
+  }
+  if (cfg.backdateSeconds > 3600) throw new SignetError("config_invalid", "SIGNET_BACKDATE must be at most 1h");
+  if (cfg.tlsLifetimeSeconds < cfg.minLifetimeSeconds || cfg.tlsLifetimeSeconds > cfg.maxLifetimeSeconds) {
+    throw new SignetError("config_invalid", "SIGNET_TLS_LIFETIME must lie between SIGNET_MIN_LIFETIME and SIGNET_MAX_LIFETIME");
+  }
+  return cfg;
+}
+
+/** URLs the CA writes into certificates, all on the HTTP port. */
+export function issuerUrls(cfg: Config, issuerId: string) {
+  return {
+    ocsp: `${cfg.httpUrl}/ocsp`,
+    caIssuers: `${cfg.httpUrl}/certs/${issuerId}.crt`,
+    crl: `${cfg.httpUrl}/crl/${issuerId}.crl`,
+  };
+}

@@ -1,0 +1,52 @@
+// Mapping between Prisma rows and the ports' records.
+import type { CertificateRecord, ProvisionerRecord } from "../../ca/ports.js";
+import type { NamePolicy } from "../../ca/policy/index.js";
+import type { ProfileName } from "../../ca/profiles.js";
+import type { Certificate, Provisioner } from "./generated/client.js";
+
+export function certificateFromRow(r: Certificate): CertificateRecord {
+  return {
+    serialHex: r.serial,
+    issuerId: r.issuerId,
+    status: r.status,
+    subject: r.subject,
+    commonName: r.commonName,
+    names: { dns: r.dnsNames, ip: r.ipAddresses, uri: r.uris, email: r.emails },
+    spiffeId: r.spiffeId,
+    roles: r.roles,
+    profile: r.profile as ProfileName,
+    provisionerId: r.provisionerId,
+    provisionerName: r.provisionerName,
+    identity: r.identity,
+    nodeId: r.nodeId,
+    notBefore: r.notBefore,
+    notAfter: r.notAfter,
+    keyAlgorithm: r.keyAlgorithm,
+    subjectKeyId: r.subjectKeyId,
+    requestedBy: r.requestedBy,
+    fingerprint: r.fingerprint,
+    der: r.der ? Buffer.from(r.der) : null,
+    failure: r.failure,
+    revokedAt: r.revokedAt,
+    revocationReason: r.revocationReason,
+    revokedBy: r.revokedBy,
+    createdAt: r.createdAt,
+  };
+}
+
+export function provisionerFromRow(r: Provisioner): ProvisionerRecord {
+  return {
+    id: r.id,
+    name: r.name,
+    type: r.type,
+    profile: r.profile as ProfileName,
+    defaultLifetimeSeconds: r.defaultLifetimeSeconds,
+    maxLifetimeSeconds: r.maxLifetimeSeconds,
+    policy: r.policy as NamePolicy,
+    options: r.options as Record<string, unknown>,
+    enabled: r.enabled,
+    version: r.version,
+    createdAt: r.createdAt,
+    updatedAt: r.updatedAt,
+  };
+}

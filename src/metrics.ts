@@ -1,0 +1,39 @@
+// Prometheus metrics. One registry per process, served at /metrics on both ports.
+import { Counter, Histogram, Registry, collectDefaultMetrics, Gauge } from "prom-client";
+import type { AuthorityObserver } from "../ca/authority.js";
+import type { ProfileName } from "../ca/profiles.js";
+
+export class Metrics implements AuthorityObserver {
+  readonly registry = new Registry();
+  readonly #issued = new Counter({ name: "signet_certificates_issued_total", help: "Certificates signed and stored", labelNames: ["profile", "provisioner"], registers: [this.registry] });
+  readonly #refused = new Counter({ name: "signet_issuance_refused_total", help: "Issuance requests refused or failed, by error code", labelNames: ["code"], registers: [this.registry] });
+  readonly #issueSeconds = new Histogram({
+    name: "signet_issuance_duration_seconds",
+    help: "Time through the whole issuance pipeline",
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  readonly http = new Histogram({
+    name: "signet_http_request_duration_seconds",
+    help: "HTTP requests by port, route and status",
+    labelNames: ["port", "method", "route", "status"],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
+  readonly adminAuthFailures = new Counter({ name: "signet_admin_auth_failures_total", help: "Admin API authentication failures", labelNames: ["reason"], registers: [this.registry] });
+  readonly revoked = new Counter({ name: "signet_certificates_revoked_total", help: "Certificates revoked", labelNames: ["reason"], registers: [this.registry] });
+  readonly caNotAfter = new Gauge({ name: "signet_ca_not_after_seconds", help: "Expiry of each CA certificate (unix time)", labelNames: ["kind", "id"], registers: [this.registry] });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: "signet_process_" });
+  }
+
+  issued(profile: ProfileName, provisioner: string, seconds: number): void {
+    this.#issued.inc({ profile, provisioner });
+    this.#issueSeconds.observe(seconds);
+  }
+
+  refused(code: string): void {
+    this.#refused.inc({ code });
+  }
+}

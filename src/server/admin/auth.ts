@@ -1,0 +1,104 @@
+// Admin authentication: a bearer admin token, or a client certificate (mTLS) issued by Signet that
+// carries the `signet:admin` role and is still valid in the database. Nothing under /admin answers
+// without one. Every failure is an audit event.
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type { TLSSocket } from "node:tls";
+import { AUDIT_EVENTS } from "../../../ca/audit.js";
+import { SignetError } from "../../../ca/errors.js";
+import { parseCertificate } from "../../../ca/x509/index.js";
+import type { Services } from "../../services.js";
+
+/** The role an admin client certificate must carry (Signet roles extension, see README "Roles"). */
+export const ADMIN_ROLE = "signet:admin";
+
+export interface AdminPrincipal {
+  kind: "token" | "certificate";
+  id: string;
+  /** The audit trail's name for this caller. */
+  actor: string;
+}
+
+declare module "fastify" {
+  interface FastifyRequest {
+    admin: AdminPrincipal | null;
+  }
+}
+
+const CERT_STATUS_TTL_MS = 10_000;
+
+export function makeAdminAuth(s: Services) {
+  // Parsing the peer certificate is per connection, not per request.
+  const bySocket = new WeakMap<TLSSocket, { serial: string; issuer: string; roles: string[] } | null>();
+  const certStatus = new Map<string, { at: number; valid: boolean }>();
+  const issuers = new Set([s.authority.intermediate.id, s.authority.root.id]);
+
+  function peer(socket: TLSSocket) {
+    if (bySocket.has(socket)) return bySocket.get(socket)!;
+    let info: { serial: string; issuer: string; roles: string[] } | null = null;
+    if (typeof socket.getPeerX509Certificate === "function" && socket.authorized) {
+      const x = socket.getPeerX509Certificate();
+      if (x) {
+        const c = parseCertificate(x.raw);
+        info = { serial: c.serialHex, issuer: c.authorityKeyId?.toString("hex") ?? "", roles: c.roles };
+      }
+    }
+    bySocket.set(socket, info);
+    return info;
+  }
+
+  async function certificateValid(serial: string): Promise<boolean> {
+    const hit = certStatus.get(serial);
+    if (hit && Date.now() - hit.at < CERT_STATUS_TTL_MS) return hit.valid;
+    const rec = await s.certificates.get(serial);
+    const valid = rec !== null && rec.status === "valid" && rec.notAfter.getTime() > Date.now();
+    if (certStatus.size > 10_000) certStatus.clear();
+    certStatus.set(serial, { at: Date.now(), valid });
+    return valid;
+  }
+
+  async function fail(req: FastifyRequest, reason: string, message: string): Promise<never> {
+    s.metrics.adminAuthFailures.inc({ reason });
+    await s.journal
+      .append({
+        event: AUDIT_EVENTS.adminAuthFailed,
+        actor: "anonymous",
+        target: null,
+        data: { reason, ip: req.ip, method: req.method, route: req.routeOptions.url ?? req.url.split("?")[0] },
+      })
+      .catch((err: unknown) => req.log.error({ err }, "could not record an admin authentication failure"));
+    throw new SignetError("unauthenticated", message);
+  }
+
+  return async function adminAuth(req: FastifyRequest, reply: FastifyReply): Promise<void> {
+    req.admin = null;
+    const header = req.headers.authorization;
+    if (header !== undefined) {
+      const m = /^Bearer\s+(\S+)$/i.exec(header);
+      if (!m) {
+        void reply.header("www-authenticate", 'Bearer realm="signet-admin"');
+        return fail(req, "malformed_authorization", "the Authorization header must be `Bearer <admin token>`");
+      }
+      const info = await s.tokens.verify(m[1]!);
+      if (!info) {
+        void reply.header("www-authenticate", 'Bearer realm="signet-admin", error="invalid_token"');
+        return fail(req, "invalid_token", "the admin token is unknown, expired or revoked");
+      }
+      req.admin = { kind: "token", id: info.id, actor: `admin-token:${info.id}` };
+      return;
+    }
+    const socket = req.raw.socket as TLSSocket;
+    const cert = socket.encrypted ? peer(socket) : null;
+    if (cert) {
+      if (!issuers.has(cert.issuer) || !cert.roles.includes(ADMIN_ROLE)) {
+        return fail(req, "certificate_not_admin", `the client certificate does not carry the ${ADMIN_ROLE} role`);
+      }
+      if (!(await certificateValid(cert.serial))) {
+        return fail(req, "certificate_invalid", "the client certificate is revoked, expired or unknown to Signet");
+      }
+      req.admin = { kind: "certificate", id: cert.serial, actor: `admin-cert:${cert.serial}` };
+      return;
+    }
+    void reply.header("www-authenticate", 'Bearer realm="signet-admin"');
+    return fail(req, "missing_credentials", "admin authentication required: send `Authorization: Bearer <admin token>` or an admin client certificate");
+  };
+}

@@ -1,0 +1,40 @@
+// The plain-HTTP port (8080): what relying parties fetch without trust in advance: CA certificates
+// (roots, intermediates, the AIA caIssuers URL), and in later steps CRLs, OCSP and SCEP.
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import type { Services } from "../services.js";
+import { toPem } from "../../ca/x509/index.js";
+import { AJV_OPTIONS, installCommon } from "./common.js";
+
+export async function buildHttpApp(s: Services, ready: () => boolean): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: s.log.child({ component: "http" }) as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: s.config.bodyLimit,
+    ajv: AJV_OPTIONS,
+    return503OnClosing: true,
+  });
+  installCommon(app, s, "http", ready);
+  const { root, intermediate } = s.authority;
+  const rootsPem = toPem("CERTIFICATE", root.certDer);
+  const intermediatesPem = toPem("CERTIFICATE", intermediate.certDer);
+  const byId = new Map([
+    [root.id, root.certDer],
+    [intermediate.id, intermediate.certDer],
+  ]);
+  const cache = "public, max-age=3600";
+  app.get("/roots.pem", async (_req, reply) => reply.type("application/pem-certificate-chain").header("cache-control", cache).send(rootsPem));
+  app.get("/intermediates.pem", async (_req, reply) => reply.type("application/pem-certificate-chain").header("cache-control", cache).send(intermediatesPem));
+  // RFC 5280 §4.2.2.1: the caIssuers URL serves a DER certificate as application/pkix-cert.
+  app.get<{ Params: { id: string } }>(
+    "/certs/:id",
+    { schema: { params: { type: "object", properties: { id: { type: "string", pattern: "^[0-9a-f]{2,128}\\.(crt|pem)$" } } } } },
+    async (req, reply) => {
+      const [id, ext] = req.params.id.split(".") as [string, string];
+      const der = byId.get(id);
+      if (!der) return reply.status(404).send({ statusCode: 404, code: "not_found", error: "Not Found", message: `no CA certificate ${id}` });
+      if (ext === "pem") return reply.type("application/pem-certificate-chain").header("cache-control", cache).send(toPem("CERTIFICATE", der));
+      return reply.type("application/pkix-cert").header("cache-control", cache).send(der);
+    },
+  );
+  return app;
+}

@@ -1,0 +1,56 @@
+// The HTTPS port (8443): the admin API now; ACME and attestation are mounted here by later steps.
+// TLS 1.2+ only; clients may present a certificate (admin mTLS), none is required.
+import fastifySwagger from "@fastify/swagger";
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import type { SecureContextOptions } from "node:tls";
+import type { Services } from "../services.js";
+import { adminApi } from "./admin/index.js";
+import { makeAdminAuth } from "./admin/auth.js";
+import { AJV_OPTIONS, installCommon } from "./common.js";
+
+export interface TlsMaterial {
+  key: string;
+  cert: string;
+  /** Trust anchors for client certificates: Signet's root and intermediate. */
+  ca: string[];
+}
+
+export const TLS_OPTIONS: SecureContextOptions = { minVersion: "TLSv1.2" };
+
+export async function buildHttpsApp(s: Services, tls: TlsMaterial, ready: () => boolean): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: s.log.child({ component: "https" }) as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: s.config.bodyLimit,
+    ajv: AJV_OPTIONS,
+    https: {
+      ...TLS_OPTIONS,
+      key: tls.key,
+      cert: tls.cert,
+      ca: tls.ca,
+      requestCert: true,
+      rejectUnauthorized: false,
+    },
+    return503OnClosing: true,
+  });
+  installCommon(app, s, "https", ready);
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: "3.0.3",
+      info: { title: "Signet admin API", version: "1", description: "Certificate authority administration. Auth: `Authorization: Bearer <admin token>` or an admin client certificate." },
+      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" }, mtls: { type: "mutualTLS" } as never } },
+      security: [{ bearer: [] }, { mtls: [] }],
+    },
+  });
+  await app.register(
+    async (admin) => {
+      // One authentication hook for everything under /admin, the API description included.
+      admin.decorateRequest("admin", null);
+      admin.addHook("onRequest", makeAdminAuth(s));
+      admin.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+      await admin.register(adminApi(s), { prefix: "/v1" });
+    },
+    { prefix: "/admin" },
+  );
+  return app;
+}

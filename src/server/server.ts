@@ -1,0 +1,111 @@
+// `signet serve`: load (or on first start, create) the CA, open the database, issue the HTTPS
+// port's certificate, and serve both ports until SIGINT/SIGTERM.
+import type { FastifyInstance } from "fastify";
+import type { Server as HttpsServer } from "node:https";
+import type { Logger } from "pino";
+import { adminTokenPath, bootstrapDatabase, prepareCa } from "../bootstrap.js";
+import type { Config } from "../config.js";
+import { caFiles } from "../home/ca-files.js";
+import { openServices, type Services } from "../services.js";
+import { buildHttpApp } from "./http-app.js";
+import { buildHttpsApp, TLS_OPTIONS } from "./https-app.js";
+import { ensureSystemProvisioner, issueServerTls } from "./tls.js";
+
+export interface RunningServer {
+  services: Services;
+  https: FastifyInstance;
+  http: FastifyInstance;
+  httpsPort: number;
+  httpPort: number;
+  close(): Promise<void>;
+}
+
+export async function startServer(cfg: Config, log: Logger, env: NodeJS.ProcessEnv = process.env): Promise<RunningServer> {
+  const prepared = await prepareCa(cfg, log, env, { zeroConfig: true });
+  const s = await openServices(cfg, log, prepared.ca);
+  let https: FastifyInstance | undefined;
+  let http: FastifyInstance | undefined;
+  let renewTimer: NodeJS.Timeout | undefined;
+  try {
+    const { adminTokenFile } = await bootstrapDatabase(s, prepared.created);
+    await ensureSystemProvisioner(s);
+    let { tls, issued } = await issueServerTls(s);
+    let ready = false;
+    https = await buildHttpsApp(s, tls, () => ready);
+    http = await buildHttpApp(s, () => ready);
+    await https.listen({ port: cfg.httpsPort, host: cfg.listenHost });
+    await http.listen({ port: cfg.httpPort, host: cfg.listenHost });
+    ready = true;
+
+    const httpsServer = https.server as HttpsServer;
+    const scheduleRenewal = () => {
+      const life = issued.notAfter.getTime() - issued.notBefore.getTime();
+      const at = issued.notBefore.getTime() + (life * 2) / 3;
+      // setTimeout holds at most ~24.8 days; re-check at least daily.
+      const delay = Math.min(Math.max(at - Date.now(), 1_000), 86_400_000);
+      renewTimer = setTimeout(() => {
+        if (Date.now() < at) return scheduleRenewal();
+        issueServerTls(s)
+          .then((next) => {
+            ({ tls, issued } = next);
+            httpsServer.setSecureContext({ ...TLS_OPTIONS, key: tls.key, cert: tls.cert, ca: tls.ca });
+            log.info({ serial: issued.serialHex, notAfter: issued.notAfter }, "renewed the HTTPS certificate");
+          })
+          .catch((err: unknown) => log.error({ err }, "could not renew the HTTPS certificate; retrying in 5 minutes"))
+          .finally(() => {
+            if (renewTimer) scheduleRenewal();
+          });
+      }, delay);
+      renewTimer.unref();
+    };
+    scheduleRenewal();
+
+    const httpsPort = (https.server.address() as { port: number }).port;
+    const httpPort = (http.server.address() as { port: number }).port;
+    const files = caFiles(cfg.home);
+    log.info(
+      {
+        event: "server.started",
+        https: `https://${cfg.publicHost}:${httpsPort}`,
+        http: `http://${cfg.publicHost}:${httpPort}`,
+        rootCertificate: files.rootCert,
+        database: s.db.kind,
+      },
+      "signet is serving",
+    );
+    process.stderr.write(
+      [
+        "",
+        `Signet is serving (database: ${s.db.kind === "pglite" ? `embedded PGlite in ${cfg.home}/db` : "PostgreSQL"}).`,
+        `  Admin API (HTTPS):     https://${cfg.publicHost}:${httpsPort}/admin/v1   (OpenAPI: /admin/openapi.json)`,
+        `  CA certificates (HTTP): http://${cfg.publicHost}:${httpPort}/roots.pem  /intermediates.pem`,
+        `  Root certificate:      ${files.rootCert}`,
+        adminTokenFile
+          ? `  Admin token:           written once to ${adminTokenFile} (mode 0600); the CLI reads it from there`
+          : `  Admin token:           ${adminTokenPath(cfg.home)} (or create one: signet admin-token create)`,
+        "",
+      ].join("\n") + "\n",
+    );
+
+    const runningHttps = https;
+    const runningHttp = http;
+    return {
+      services: s,
+      https: runningHttps,
+      http: runningHttp,
+      httpsPort,
+      httpPort,
+      async close() {
+        if (renewTimer) clearTimeout(renewTimer);
+        renewTimer = undefined;
+        await Promise.allSettled([runningHttps.close(), runningHttp.close()]);
+        await s.close();
+      },
+    };
+  } catch (err) {
+    if (renewTimer) clearTimeout(renewTimer);
+    await Promise.allSettled([https?.close(), http?.close()]);
+    await s.close();
+    throw err;
+  }
+}

@@ -1,0 +1,59 @@
+// The HTTPS port's own certificate: a fresh key in memory at every start (it never touches disk),
+// a server certificate from Signet's CA through the normal pipeline (provisioner signet-system),
+// re-issued at two thirds of its life and swapped into the running server.
+import { generateKeyPairSync } from "node:crypto";
+import { isIP } from "node:net";
+import type { IssuedCertificate } from "../../ca/authority.js";
+import { buildCsr, toPem } from "../../ca/x509/index.js";
+import type { Services } from "../services.js";
+import type { TlsMaterial } from "./https-app.js";
+
+export const SYSTEM_PROVISIONER = "signet-system";
+
+export async function ensureSystemProvisioner(s: Services): Promise<void> {
+  if (await s.provisioners.get(SYSTEM_PROVISIONER)) return;
+  await s.provisioners.upsert(
+    {
+      name: SYSTEM_PROVISIONER,
+      type: "admin",
+      profile: "server",
+      defaultLifetimeSeconds: s.config.tlsLifetimeSeconds,
+      maxLifetimeSeconds: s.config.maxLifetimeSeconds,
+      policy: {},
+      options: { allowedProfiles: ["server", "client-server"], description: "Signet's own certificates" },
+      enabled: true,
+    },
+    "system:bootstrap",
+  );
+}
+
+export function serverNames(publicHost: string): { dns: string[]; ip: string[] } {
+  const dns = new Set(["localhost"]);
+  const ip = new Set(["127.0.0.1", "::1"]);
+  if (isIP(publicHost)) ip.add(publicHost);
+  else dns.add(publicHost.toLowerCase());
+  return { dns: [...dns], ip: [...ip] };
+}
+
+export async function issueServerTls(s: Services): Promise<{ tls: TlsMaterial; issued: IssuedCertificate }> {
+  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const names = serverNames(s.config.publicHost);
+  const csr = buildCsr({ privateKey, publicKey, keyAlgorithm: "P-256", subject: [{ type: "CN", value: names.dns.at(-1)! }], sans: names });
+  const issued = await s.authority.sign({
+    csr,
+    provisioner: SYSTEM_PROVISIONER,
+    via: "admin",
+    actor: "system:tls",
+    profile: "server",
+    lifetimeSeconds: s.config.tlsLifetimeSeconds,
+    identity: `signet:https:${s.config.publicHost}`,
+  });
+  return {
+    tls: {
+      key: privateKey.export({ format: "pem", type: "pkcs8" }).toString(),
+      cert: issued.chainPem,
+      ca: [toPem("CERTIFICATE", s.authority.root.certDer), toPem("CERTIFICATE", s.authority.intermediate.certDer)],
+    },
+    issued,
+  };
+}

@@ -1,0 +1,109 @@
+// The composition root's core: opens the database, builds the repositories and the authority over
+// the loaded CA. The servers and the CLI's local commands both start from here.
+import { join } from "node:path";
+import type { Logger } from "pino";
+import { Authority, type IssuerContext } from "../ca/authority.js";
+import type { CaMaterial } from "../ca/ca-material.js";
+import { describePublicKey, parseCertificate } from "../ca/x509/index.js";
+import { issuerUrls, type Config } from "./config.js";
+import { AdminTokenRepository } from "./db/admin-tokens.js";
+import { AuditRepository } from "./db/audit.js";
+import { CertificateRepository } from "./db/certificates.js";
+import { openDatabase, type Database } from "./db/database.js";
+import { Journal } from "./db/journal.js";
+import { ProvisionerRepository } from "./db/provisioners.js";
+import { AuthorityPolicyRepository } from "./db/settings.js";
+import { Metrics } from "./metrics.js";
+
+export interface Services {
+  config: Config;
+  log: Logger;
+  db: Database;
+  journal: Journal;
+  certificates: CertificateRepository;
+  provisioners: ProvisionerRepository;
+  policy: AuthorityPolicyRepository;
+  tokens: AdminTokenRepository;
+  audit: AuditRepository;
+  authority: Authority;
+  ca: CaMaterial;
+  metrics: Metrics;
+  close(): Promise<void>;
+}
+
+export function issuerContext(certDer: Buffer, signer: IssuerContext["signer"], cfg: Config): IssuerContext {
+  const cert = parseCertificate(certDer);
+  if (!cert.subjectKeyId) throw new Error("a CA certificate without a subject key identifier cannot issue");
+  const id = cert.subjectKeyId.toString("hex");
+  return { id, certDer, subjectDer: cert.subjectDer, subjectKeyId: cert.subjectKeyId, notAfter: cert.notAfter, signer, urls: issuerUrls(cfg, id) };
+}
+
+export async function openDatabaseFor(cfg: Config): Promise<Database> {
+  return openDatabase({ url: cfg.databaseUrl, dataDir: join(cfg.home, "db") });
+}
+
+export async function openServices(cfg: Config, log: Logger, ca: CaMaterial, db?: Database): Promise<Services> {
+  const database = db ?? (await openDatabaseFor(cfg));
+  const journal = new Journal(database.prisma, log.child({ component: "audit" }));
+  const certificates = new CertificateRepository(database.prisma);
+  const provisioners = new ProvisionerRepository(database.prisma, journal);
+  const policy = new AuthorityPolicyRepository(database.prisma, journal);
+  const metrics = new Metrics();
+  const intermediate = issuerContext(ca.intermediate.certDer, ca.intermediate.signer, cfg);
+  const root = issuerContext(ca.root.certDer, ca.root.signer ?? null, cfg);
+  await recordCaCertificates(database, ca, [root, intermediate]);
+  for (const [kind, c] of [["root", root], ["intermediate", intermediate]] as const) {
+    metrics.caNotAfter.set({ kind, id: c.id }, Math.floor(c.notAfter.getTime() / 1000));
+  }
+  const authority = new Authority({
+    intermediate,
+    root,
+    ledger: journal,
+    certificates,
+    provisioners,
+    authorityPolicy: policy,
+    lifetime: { minSeconds: cfg.minLifetimeSeconds, maxSeconds: cfg.maxLifetimeSeconds, backdateSeconds: cfg.backdateSeconds },
+    observer: metrics,
+  });
+  return {
+    config: cfg,
+    log,
+    db: database,
+    journal,
+    certificates,
+    provisioners,
+    policy,
+    tokens: new AdminTokenRepository(database.prisma, journal),
+    audit: new AuditRepository(database.prisma),
+    authority,
+    ca,
+    metrics,
+    async close() {
+      await journal.drain();
+      await database.close();
+    },
+  };
+}
+
+async function recordCaCertificates(db: Database, ca: CaMaterial, [root, intermediate]: [IssuerContext, IssuerContext]): Promise<void> {
+  for (const [kind, ctx, parentId, alg] of [
+    ["root", root, null, ca.root.signer?.keyAlgorithm],
+    ["intermediate", intermediate, root.id, ca.intermediate.signer.keyAlgorithm],
+  ] as const) {
+    const cert = parseCertificate(ctx.certDer);
+    await db.prisma.certificateAuthority.upsert({
+      where: { id: ctx.id },
+      create: {
+        id: ctx.id,
+        kind,
+        subject: cert.subject.text,
+        parentId,
+        der: new Uint8Array(ctx.certDer),
+        notBefore: cert.notBefore,
+        notAfter: cert.notAfter,
+        keyAlgorithm: alg ?? describePublicKey(cert.spki).name,
+      },
+      update: { active: true },
+    });
+  }
+}
