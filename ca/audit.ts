@@ -40,30 +40,35 @@ export function canonicalJson(value: unknown): string {
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(",")}}`;
 }
 
-/** Normalises event data to what JSON storage gives back (no undefined, Dates as ISO strings). */
-export function normaliseAuditData(data: Record<string, unknown>): Record<string, unknown> {
-  return JSON.parse(canonicalJson(data)) as Record<string, unknown>;
+export function auditEventHash(prevHash: string, seq: bigint, time: Date, e: AuditEventInput): string {
+  return hashWithDataJson(prevHash, seq, time, e, canonicalJson(e.data));
 }
 
-export function auditEventHash(prevHash: string, seq: bigint, time: Date, e: AuditEventInput): string {
-  const body = canonicalJson([seq.toString(), time.toISOString(), e.event, e.actor, e.target ?? null, e.data]);
+/** The same hash, from the event's data already in canonical JSON (the hot path computes it once). */
+function hashWithDataJson(prevHash: string, seq: bigint, time: Date, e: AuditEventInput, dataJson: string): string {
+  const head = canonicalJson([seq.toString(), time.toISOString(), e.event, e.actor, e.target ?? null]);
+  // `[a,b,c,d,e]` + data → `[a,b,c,d,e,data]`: byte-identical to canonicalJson of the six-element array.
+  const body = `${head.slice(0, -1)},${dataJson}]`;
   return createHash("sha256").update(prevHash).update("\n").update(body).digest("hex");
 }
 
-/** Chains `events` after (headSeq, headHash). Time is truncated to milliseconds (the column's precision). */
-export function chainEvents(
-  head: { seq: bigint; hash: string },
-  events: AuditEventInput[],
-  now: Date,
-): StoredAuditEvent[] {
+export interface ChainedEvent extends StoredAuditEvent {
+  /** `data` in canonical JSON: what was hashed, and what storage writes. */
+  dataJson: string;
+}
+
+/** Chains `events` after (headSeq, headHash). Time is truncated to milliseconds (the column's
+ * precision). `data` is canonicalised once; the stored form is that JSON, so what is read back
+ * hashes the same. */
+export function chainEvents(head: { seq: bigint; hash: string }, events: AuditEventInput[], now: Date): ChainedEvent[] {
   const time = new Date(Math.floor(now.getTime()));
-  const out: StoredAuditEvent[] = [];
+  const out: ChainedEvent[] = [];
   let { seq, hash } = head;
   for (const e of events) {
     seq += 1n;
-    const data = normaliseAuditData(e.data);
-    const stored: StoredAuditEvent = { event: e.event, actor: e.actor, target: e.target ?? null, data, seq, time, prevHash: hash, hash: "" };
-    stored.hash = auditEventHash(hash, seq, time, stored);
+    const dataJson = canonicalJson(e.data);
+    const stored: ChainedEvent = { event: e.event, actor: e.actor, target: e.target ?? null, data: e.data, dataJson, seq, time, prevHash: hash, hash: "" };
+    stored.hash = hashWithDataJson(hash, seq, time, stored, dataJson);
     hash = stored.hash;
     out.push(stored);
   }

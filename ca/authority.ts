@@ -6,6 +6,7 @@
 // a crash can leave a pending intent (visible, audited) but never a certificate that exists unrecorded.
 import { createHash, randomBytes } from "node:crypto";
 import { AUDIT_EVENTS } from "./audit.js";
+import { inProcessCsrVerifier, type CsrVerifier } from "./csr-verifier.js";
 import { SignetError, isSignetError } from "./errors.js";
 import { compileNamePolicy, type CompiledNamePolicy, type NamePolicy } from "./policy/index.js";
 import {
@@ -33,7 +34,6 @@ import {
   subjectKeyIdentifierExtension as skiExtension,
   signetRoles,
   toPem,
-  verifyCsrSignature,
   type ParsedCsr,
 } from "./x509/index.js";
 
@@ -72,6 +72,8 @@ export interface AuthorityDeps {
   lifetime: LifetimeLimits;
   clock?: () => Date;
   observer?: AuthorityObserver;
+  /** Where CSR signatures are verified (default: in this thread). */
+  csrVerifier?: CsrVerifier;
 }
 
 export interface IssuedCertificate {
@@ -119,7 +121,7 @@ export class Authority {
     const started = performance.now();
     try {
       const now = this.#clock();
-      const csr = this.#parseCsr(request.csr);
+      const csr = await this.#parseCsr(request.csr);
       const provisioner = await this.#loadProvisioner(request.provisioner, request.via);
       const ctx: SignContext = { csr, request, provisioner, now };
       const draft = this.#applySignOptions(ctx, [...behaviourFor(provisioner).authorizeSign(ctx), ...(request.options ?? [])]);
@@ -166,9 +168,9 @@ export class Authority {
   }
 
   // 1. The CSR: parsed strictly, its self-signature verified (proof of possession).
-  #parseCsr(input: Buffer | string): ParsedCsr {
+  async #parseCsr(input: Buffer | string): Promise<ParsedCsr> {
     const csr = parseCsr(input);
-    verifyCsrSignature(csr);
+    await (this.#deps.csrVerifier ?? inProcessCsrVerifier).verify(csr);
     if (csr.sans.unsupported.length > 0) {
       throw new SignetError("bad_csr", `the CSR asks for subject alternative names of a type Signet does not issue: ${csr.sans.unsupported.join(", ")}`);
     }

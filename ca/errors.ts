@@ -33,6 +33,7 @@ export const ERROR_CODES = {
   passphrase_required: "the CA key passphrase is required",
   bad_passphrase: "the CA key passphrase is wrong or the key file is damaged",
   database_locked: "the embedded database is in use by another process",
+  unreachable: "Signet cannot be reached",
   config_invalid: "the configuration is invalid",
   storage_failed: "the certificate could not be recorded",
   signing_failed: "the signer failed",

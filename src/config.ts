@@ -1,5 +1,6 @@
 // Signet's configuration: one table of defaults, read from the environment, validated at start-up.
 // A bad value fails fast with a message that names the variable.
+import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import { SignetError } from "../ca/errors.js";
 
@@ -36,6 +37,8 @@ export interface Config {
   tlsLifetimeSeconds: number;
   /** SIGNET_BODY_LIMIT: largest request body accepted, in bytes. */
   bodyLimit: number;
+  /** SIGNET_VERIFY_WORKERS: worker threads verifying CSR signatures (0: in the main thread). Default: cores - 1, at most 4. */
+  verifyWorkers: number;
 }
 
 const FLOOR_SECONDS = 300;
@@ -53,6 +56,11 @@ function port(v: string, key: string): number {
   const n = Number(v);
   if (!/^\d+$/.test(v) || n < 0 || n > 65535) throw new SignetError("config_invalid", `${key}=${JSON.stringify(v)} is not a TCP port`);
   return n;
+}
+
+function nonNegativeInt(v: string, key: string): number {
+  if (!/^\d+$/.test(v) || Number(v) > 64) throw new SignetError("config_invalid", `${key}=${JSON.stringify(v)} must be an integer from 0 to 64`);
+  return Number(v);
 }
 
 function positiveInt(v: string, key: string): number {
@@ -99,6 +107,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     adminTokenTtlSeconds: parseDuration(get("SIGNET_ADMIN_TOKEN_TTL", "365d"), "SIGNET_ADMIN_TOKEN_TTL"),
     tlsLifetimeSeconds: parseDuration(get("SIGNET_TLS_LIFETIME", "7d"), "SIGNET_TLS_LIFETIME"),
     bodyLimit: positiveInt(get("SIGNET_BODY_LIMIT", String(64 * 1024)), "SIGNET_BODY_LIMIT"),
+    verifyWorkers: nonNegativeInt(get("SIGNET_VERIFY_WORKERS", String(Math.min(4, Math.max(0, availableParallelism() - 1)))), "SIGNET_VERIFY_WORKERS"),
   };
   if (cfg.minLifetimeSeconds < FLOOR_SECONDS) {
     throw new SignetError("config_invalid", `SIGNET_MIN_LIFETIME must be at least ${FLOOR_SECONDS}s (5 minutes)`);

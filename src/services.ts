@@ -14,6 +14,7 @@ import { Journal } from "./db/journal.js";
 import { ProvisionerRepository } from "./db/provisioners.js";
 import { AuthorityPolicyRepository } from "./db/settings.js";
 import { Metrics } from "./metrics.js";
+import { CsrVerifyPool } from "./workers/csr-verify-pool.js";
 
 export interface Services {
   config: Config;
@@ -44,11 +45,12 @@ export async function openDatabaseFor(cfg: Config): Promise<Database> {
 
 export async function openServices(cfg: Config, log: Logger, ca: CaMaterial, db?: Database): Promise<Services> {
   const database = db ?? (await openDatabaseFor(cfg));
-  const journal = new Journal(database.prisma, log.child({ component: "audit" }));
+  const journal = new Journal(database.prisma, database.raw, log.child({ component: "audit" }), { maxInFlight: database.kind === "postgresql" ? 3 : 1 });
   const certificates = new CertificateRepository(database.prisma);
   const provisioners = new ProvisionerRepository(database.prisma, journal);
   const policy = new AuthorityPolicyRepository(database.prisma, journal);
   const metrics = new Metrics();
+  const csrVerifier = cfg.verifyWorkers > 0 ? new CsrVerifyPool(cfg.verifyWorkers) : null;
   const intermediate = issuerContext(ca.intermediate.certDer, ca.intermediate.signer, cfg);
   const root = issuerContext(ca.root.certDer, ca.root.signer ?? null, cfg);
   await recordCaCertificates(database, ca, [root, intermediate]);
@@ -64,6 +66,7 @@ export async function openServices(cfg: Config, log: Logger, ca: CaMaterial, db?
     authorityPolicy: policy,
     lifetime: { minSeconds: cfg.minLifetimeSeconds, maxSeconds: cfg.maxLifetimeSeconds, backdateSeconds: cfg.backdateSeconds },
     observer: metrics,
+    ...(csrVerifier ? { csrVerifier } : {}),
   });
   return {
     config: cfg,
@@ -80,6 +83,7 @@ export async function openServices(cfg: Config, log: Logger, ca: CaMaterial, db?
     metrics,
     async close() {
       await journal.drain();
+      await csrVerifier?.close();
       await database.close();
     },
   };

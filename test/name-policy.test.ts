@@ -18,9 +18,9 @@ function req(kind: NameKind, name: string): RequestedNames {
 }
 
 /** The error check() throws, or undefined if the names pass. */
-function refusal(policy: NamePolicy, names: RequestedNames): SignetError | undefined {
+function refusal(policy: NamePolicy, names: RequestedNames, label = LABEL): SignetError | undefined {
   try {
-    compileNamePolicy(policy, LABEL).check(names);
+    compileNamePolicy(policy, label).check(names);
     return undefined;
   } catch (err) {
     if (!(err instanceof SignetError)) throw err;
@@ -132,16 +132,17 @@ describe("deny wins and allow-lists span kinds", () => {
   });
 
   it("names the policy label in every refusal", () => {
-    const err = (() => {
-      try {
-        compileNamePolicy({ deny: { dns: ["*"] } }, "authority").check(req("dns", "a.example"));
-      } catch (e) {
-        return e as SignetError;
-      }
-      return undefined;
-    })();
-    expect(err?.message).toContain("the authority name policy");
+    const err = refusal({ deny: { dns: ["*"] } }, req("dns", "a.example"), "authority");
+    expect(err?.message).toBe(`DNS name "a.example" is denied by the authority name policy (rule "*")`);
     expect(err?.detail?.["policy"]).toBe("authority");
+  });
+
+  it("escapes and bounds the name it quotes", () => {
+    const err = refusal({}, req("dns", `a\nb.${"x".repeat(400)}`));
+    expect(err?.message).toContain(`DNS name "a\\nb.`);
+    expect(err?.message).not.toContain("\n");
+    expect(err?.message.length).toBeLessThan(400);
+    expect(err?.detail?.["name"]).toBe(`a\nb.${"x".repeat(400)}`);
   });
 });
 
@@ -586,9 +587,14 @@ describe("validateNamePolicy", () => {
   });
 
   it("is applied by compileNamePolicy too", () => {
-    expect(() => compileNamePolicy({ allow: { ip: ["nope"] } }, LABEL)).toThrow(
-      expect.objectContaining({ code: "bad_policy" }) as unknown as Error,
-    );
+    let err: unknown;
+    try {
+      compileNamePolicy({ allow: { ip: ["10.0.0.0/8", "nope"] } }, LABEL);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(SignetError);
+    expect(err).toMatchObject({ code: "bad_policy", detail: { path: "allow.ip[1]", value: "nope" } });
   });
 
   it("lets a compiled policy use rules written in any case", () => {

@@ -174,7 +174,7 @@ describe("DER decoder", () => {
   });
 
   it("decodes times and refuses out-of-range or non-DER forms", () => {
-    const time = (s: string, tag = der.TAG.UTC_TIME) => new der.DerReader(der.tlv(tag, Buffer.from(s))).readTime();
+    const time = (s: string, tag: number = der.TAG.UTC_TIME) => new der.DerReader(der.tlv(tag, Buffer.from(s))).readTime();
     expect(time("500101000000Z").toISOString()).toBe("1950-01-01T00:00:00.000Z");
     expect(time("491231235959Z").toISOString()).toBe("2049-12-31T23:59:59.000Z");
     expect(time("20500101000000Z", der.TAG.GENERALIZED_TIME).toISOString()).toBe("2050-01-01T00:00:00.000Z");

@@ -50,8 +50,10 @@
 //
 // There is no escape for a literal `*` in any rule.
 
+import { isIP } from "node:net";
 import { domainToASCII } from "node:url";
 import { SignetError } from "../errors.js";
+import { formatIp as formatIpBytes, ipToBytes } from "../x509/index.js";
 
 export interface NameRules {
   dns?: string[];
@@ -150,10 +152,9 @@ export function compileNamePolicy(p: NamePolicy, label: string): CompiledNamePol
   const allowRules = KIND_KEYS.reduce((n, k) => n + (policy.allow?.[k]?.length ?? 0), 0);
   const denyRules = KIND_KEYS.reduce((n, k) => n + (policy.deny?.[k]?.length ?? 0), 0);
   const allowList = allowRules > 0;
-  const checkers = KIND_KEYS.map((key) =>
-    KINDS[key].checker(policy.allow?.[key] ?? [], policy.deny?.[key] ?? [], allowList, label),
-  );
-  const [dns, ip, uri, email, commonName] = checkers as [KindChecker, KindChecker, KindChecker, KindChecker, KindChecker];
+  const checker = (key: NameKind): KindChecker =>
+    KINDS[key].checker(policy.allow?.[key] ?? [], policy.deny?.[key] ?? [], allowList, label);
+  const [dns, ip, uri, email, commonName] = [checker("dns"), checker("ip"), checker("uri"), checker("email"), checker("commonName")];
   return {
     label,
     empty: allowRules + denyRules === 0,
@@ -222,25 +223,26 @@ function compileKind<T>(
   const allowMatcher = allow.length > 0 ? kind.compile(allow) : undefined;
   const denyMatcher = deny.length > 0 ? kind.compile(deny) : undefined;
   const policy = `the ${label} name policy`;
+  const forbid = (raw: string, why: string, rule?: string): SignetError =>
+    new SignetError("forbidden_name", `${kind.noun} ${quote(raw)} ${why}`, {
+      detail: { name: raw, kind: kind.key, policy: label, ...(rule === undefined ? {} : { rule }) },
+    });
   return (raw) => {
-    const forbid = (why: string, rule?: string): SignetError =>
-      new SignetError("forbidden_name", `${kind.noun} ${quote(raw)} ${why}`, {
-        detail: { name: raw, kind: kind.key, policy: label, ...(rule === undefined ? {} : { rule }) },
-      });
     const name = kind.parseName(raw);
-    if (typeof name === "string") throw forbid(`is invalid: ${name}`);
+    if (typeof name === "string") throw forbid(raw, `is invalid: ${name}`);
     const denial = denyMatcher?.denies(name);
     if (denial !== undefined) {
       const why =
         denial.covered === undefined
           ? `is denied by ${policy} (rule ${quote(denial.rule)})`
           : `is denied by ${policy}: it covers ${quote(denial.covered)}, which rule ${quote(denial.rule)} denies`;
-      throw forbid(why, denial.rule);
+      throw forbid(raw, why, denial.rule);
     }
     if (!allowList) return;
-    if (allowMatcher === undefined) throw forbid(`is not allowed by ${policy}: it allows no ${kind.plural}`);
+    if (allowMatcher === undefined) throw forbid(raw, `is not allowed by ${policy}: it allows no ${kind.plural}`);
     if (!allowMatcher.allows(name)) {
       throw forbid(
+        raw,
         kind.isWildcard?.(name) === true
           ? `is not allowed by ${policy}: no allowed ${kind.ruleNoun} covers every name the wildcard stands for`
           : `is not allowed by ${policy}: it matches no allowed ${kind.ruleNoun}`,
@@ -268,7 +270,7 @@ function hostnameProblem(name: string): string | undefined {
   const labels = name.split(".");
   for (const label of labels) {
     if (label === "") return "has an empty label";
-    if (label.length > 63) return `has a label longer than 63 characters`;
+    if (label.length > 63) return "has a label longer than 63 characters";
     if (!LABEL.test(label)) {
       return `has an invalid label ${quote(label)} (labels are letters, digits and '-', not starting or ending with '-')`;
     }
@@ -383,6 +385,17 @@ function compileDns(rules: readonly string[]): Matcher<DnsName> {
   };
 }
 
+/** A matcher for kinds without wildcard requests, where allowing and denying are the same test. */
+function ruleMatcher<T>(match: (name: T) => string | undefined): Matcher<T> {
+  return {
+    allows: (name) => match(name) !== undefined,
+    denies: (name) => {
+      const rule = match(name);
+      return rule === undefined ? undefined : { rule };
+    },
+  };
+}
+
 function setOnce<K, V>(map: Map<K, V>, key: K, value: V): void {
   if (!map.has(key)) map.set(key, value);
 }
@@ -395,98 +408,26 @@ interface IpAddress {
   value: bigint;
 }
 
-const IPV4_PART = /^(?:0|[1-9][0-9]{0,2})$/;
-const IPV6_GROUP = /^[0-9a-fA-F]{1,4}$/;
 const PREFIX = /^(?:0|[1-9][0-9]{0,2})$/;
 const MAPPED_PREFIX = 0xffffn; // ::ffff:0:0/96, shifted right by 32
 
-// Leading zeros are refused: some parsers read `010.0.0.1` as octal, so it names two addresses.
-function parseIPv4(s: string): bigint | undefined {
-  const parts = s.split(".");
-  if (parts.length !== 4) return undefined;
-  let value = 0;
-  for (const part of parts) {
-    if (!IPV4_PART.test(part)) return undefined;
-    const octet = Number(part);
-    if (octet > 255) return undefined;
-    value = value * 256 + octet;
-  }
-  return BigInt(value);
-}
-
-function parseIPv6(s: string): bigint | undefined {
-  const gap = s.indexOf("::");
-  if (gap !== s.lastIndexOf("::")) return undefined;
-  const head = gap < 0 ? s : s.slice(0, gap);
-  const tail = gap < 0 ? "" : s.slice(gap + 2);
-  const headParts = head === "" ? [] : head.split(":");
-  const tailParts = tail === "" ? [] : tail.split(":");
-  const groups: number[][] = [[], []];
-  const lists = [headParts, tailParts] as const;
-  const lastList = tailParts.length > 0 || gap >= 0 ? 1 : 0;
-  for (let l = 0; l < 2; l++) {
-    const parts = lists[l]!;
-    for (let i = 0; i < parts.length; i++) {
-      const part = parts[i]!;
-      if (l === lastList && i === parts.length - 1 && part.includes(".")) {
-        const v4 = parseIPv4(part);
-        if (v4 === undefined) return undefined;
-        groups[l]!.push(Number(v4 >> 16n), Number(v4 & 0xffffn));
-      } else if (IPV6_GROUP.test(part)) {
-        groups[l]!.push(parseInt(part, 16));
-      } else {
-        return undefined;
-      }
-    }
-  }
-  const [before, after] = groups as [number[], number[]];
-  const count = before.length + after.length;
-  if (gap < 0 ? count !== 8 : count > 7) return undefined;
-  const all = [...before, ...new Array<number>(8 - count).fill(0), ...after];
-  return all.reduce((acc, g) => (acc << 16n) | BigInt(g), 0n);
+/** Parses an address as written; node refuses `010.0.0.1`, which some parsers read as octal. */
+function parseIpText(s: string): IpAddress | undefined {
+  if (isIP(s) === 0 || s.includes("%")) return undefined; // a zone means nothing off-host
+  const bytes = ipToBytes(s);
+  return { v6: bytes.length === 16, value: BigInt(`0x${bytes.toString("hex")}`) };
 }
 
 /** Parses an address; an IPv4-mapped IPv6 address is returned as IPv4. */
 function parseIp(s: string): IpAddress | undefined {
-  if (!s.includes(":")) {
-    const value = parseIPv4(s);
-    return value === undefined ? undefined : { v6: false, value };
-  }
-  const value = parseIPv6(s);
-  if (value === undefined) return undefined;
-  if (value >> 32n === MAPPED_PREFIX) return { v6: false, value: value & 0xffffffffn };
-  return { v6: true, value };
+  const a = parseIpText(s);
+  if (a?.v6 === true && a.value >> 32n === MAPPED_PREFIX) return { v6: false, value: a.value & 0xffffffffn };
+  return a;
 }
 
-function formatIPv4(value: bigint): string {
-  return [24n, 16n, 8n, 0n].map((shift) => String((value >> shift) & 0xffn)).join(".");
-}
-
-/** RFC 5952 text: lower-case, no leading zeros, the longest run of two or more zero groups as `::`. */
-function formatIPv6(value: bigint): string {
-  const groups = Array.from({ length: 8 }, (_, i) => Number((value >> BigInt(112 - 16 * i)) & 0xffffn));
-  let bestStart = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (gs: number[]): string => gs.map((g) => g.toString(16)).join(":");
-  if (bestStart < 0) return hex(groups);
-  return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLen))}`;
-}
-
+/** Canonical text: dotted IPv4, RFC 5952 IPv6. */
 function formatIp(a: IpAddress): string {
-  return a.v6 ? formatIPv6(a.value) : formatIPv4(a.value);
+  return formatIpBytes(Buffer.from(a.value.toString(16).padStart(a.v6 ? 32 : 8, "0"), "hex"));
 }
 
 interface IpRule {
@@ -498,9 +439,9 @@ function parseIpRuleParts(raw: string): IpRule | string {
   const slash = raw.indexOf("/");
   const addressText = slash < 0 ? raw : raw.slice(0, slash);
   const prefixText = slash < 0 ? undefined : raw.slice(slash + 1);
-  const address = addressText.includes(":") ? parseIPv6(addressText) : parseIPv4(addressText);
-  if (address === undefined) return `${quote(addressText)} is not an IPv4 or IPv6 address`;
-  const v6 = addressText.includes(":");
+  const parsed = parseIpText(addressText);
+  if (parsed === undefined) return `${quote(addressText)} is not an IPv4 or IPv6 address`;
+  const { v6, value: address } = parsed;
   const bits = v6 ? 128 : 32;
   let prefix = bits;
   if (prefixText !== undefined) {
@@ -548,20 +489,13 @@ function compileIp(rules: readonly string[]): Matcher<IpAddress> {
     if (table === undefined) family.set(parsed.prefix, (table = { shift, networks: new Map() }));
     setOnce(table.networks, parsed.address.value >> shift, rule);
   }
-  const match = (a: IpAddress): string | undefined => {
+  return ruleMatcher((a) => {
     for (const table of (a.v6 ? tables.v6 : tables.v4).values()) {
       const rule = table.networks.get(a.value >> table.shift);
       if (rule !== undefined) return rule;
     }
     return undefined;
-  };
-  return {
-    allows: (a) => match(a) !== undefined,
-    denies: (a) => {
-      const rule = match(a);
-      return rule === undefined ? undefined : { rule };
-    },
-  };
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -666,27 +600,21 @@ class Glob {
   }
 }
 
-/** Exact rules in a map, the rest as globs; returns the first matching rule. */
-function globMatcher(rules: readonly string[], star: (rule: string) => (i: number) => number): Matcher<string> {
+/** Exact rules in a map, the rest as globs; matches the first rule that `key(name)` fits. */
+function globMatcher<T>(rules: readonly string[], star: (rule: string) => (i: number) => number, key: (name: T) => string): Matcher<T> {
   const exact = new Map<string, string>();
   const globs: { rule: string; glob: Glob }[] = [];
   for (const rule of rules) {
     if (rule.includes("*")) globs.push({ rule, glob: new Glob(rule, star(rule)) });
     else setOnce(exact, rule, rule);
   }
-  const match = (name: string): string | undefined => {
-    const hit = exact.get(name);
+  return ruleMatcher((name) => {
+    const text = key(name);
+    const hit = exact.get(text);
     if (hit !== undefined) return hit;
-    for (const { rule, glob } of globs) if (glob.test(name)) return rule;
+    for (const { rule, glob } of globs) if (glob.test(text)) return rule;
     return undefined;
-  };
-  return {
-    allows: (name) => match(name) !== undefined,
-    denies: (name) => {
-      const rule = match(name);
-      return rule === undefined ? undefined : { rule };
-    },
-  };
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -814,8 +742,7 @@ function compileUri(rules: readonly string[]): Matcher<{ uri: string }> {
     const hostEnd = typeof u === "string" || u.authority === undefined ? 0 : u.scheme.length + 3 + u.authority.length;
     return (i: number) => (i < hostEnd ? HOST_STAR : STAR);
   };
-  const m = globMatcher(rules, star);
-  return { allows: (n) => m.allows(n.uri), denies: (n) => m.denies(n.uri) };
+  return globMatcher(rules, star, (n: { uri: string }) => n.uri);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -862,15 +789,9 @@ function compileEmail(rules: readonly string[]): Matcher<Mailbox> {
     else if (rule.startsWith(".")) setOnce(subdomains, rule.slice(1), rule);
     else setOnce(hosts, rule, rule);
   }
-  const match = (m: Mailbox): string | undefined =>
-    mailboxes.get(`${m.local}@${m.domain}`) ?? hosts.get(m.domain) ?? walkParents(m.domain, false, (d) => subdomains.get(d));
-  return {
-    allows: (m) => match(m) !== undefined,
-    denies: (m) => {
-      const rule = match(m);
-      return rule === undefined ? undefined : { rule };
-    },
-  };
+  return ruleMatcher(
+    (m) => mailboxes.get(`${m.local}@${m.domain}`) ?? hosts.get(m.domain) ?? walkParents(m.domain, false, (d) => subdomains.get(d)),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -920,9 +841,6 @@ const KINDS: Record<NameKind, KindDef> = {
     ruleNoun: "common name rule",
     parseName: (raw) => ({ cn: raw }),
     parseRule: (raw) => ({ canonical: raw }),
-    compile: (rules) => {
-      const m = globMatcher(rules, () => () => ANY);
-      return { allows: (n) => m.allows(n.cn), denies: (n) => m.denies(n.cn) };
-    },
+    compile: (rules) => globMatcher(rules, () => () => ANY, (n: { cn: string }) => n.cn),
   }),
 };

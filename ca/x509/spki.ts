@@ -6,7 +6,8 @@ import { DerReader, TAG, type DerErrorCode, decodeOid, integerMagnitude, readOne
 import { CURVE_OIDS, KEY_ALGORITHM_OIDS } from "./oids.js";
 
 export interface DescribedPublicKey {
-  keyObject: KeyObject;
+  /** Imported lazily for the common key types (see lazyKey). */
+  readonly keyObject: KeyObject;
   type: "ec" | "rsa" | "ed25519" | "ed448" | "other";
   /** For EC keys: "P-256" | "P-384" | "P-521", or OpenSSL's curve name for anything else. */
   curve?: string;
@@ -64,25 +65,32 @@ export function describePublicKey(spkiDer: Buffer, code: DerErrorCode = "bad_pem
     // Only uncompressed points (SEC 1 §2.3.3, 0x04 || X || Y) can become a JWK.
     if (curve !== undefined && key.length === 1 + 2 * size && key[0] === 0x04) {
       const jwk = { kty: "EC", crv: curve.name, x: b64u(key, 1, 1 + size), y: b64u(key, 1 + size, key.length) };
-      const keyObject = importing(() => createPublicKey({ key: jwk, format: "jwk" }));
-      return { keyObject, type: "ec", curve: curve.name, bits: curve.bits, name: curve.name };
+      return lazyKey({ type: "ec", curve: curve.name, bits: curve.bits, name: curve.name }, () => importing(() => createPublicKey({ key: jwk, format: "jwk" })));
     }
   } else if (algOid === KEY_ALGORITHM_OIDS.Ed25519 && params === undefined && key.length === 32) {
-    const keyObject = importing(() => createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: b64u(key, 0, 32) }, format: "jwk" }));
-    return { keyObject, type: "ed25519", name: "Ed25519" };
+    return lazyKey({ type: "ed25519", name: "Ed25519" }, () => importing(() => createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: b64u(key, 0, 32) }, format: "jwk" })));
   } else if (algOid === KEY_ALGORITHM_OIDS.rsaEncryption && (params === undefined || params.element.equals(NULL_PARAMS))) {
     const rsa = DerReader.of(readOne(key, TAG.SEQUENCE, "RSAPublicKey", code), code);
     const n = integerMagnitude(rsa.read(TAG.INTEGER, "modulus"), "modulus", code);
     const e = integerMagnitude(rsa.read(TAG.INTEGER, "publicExponent"), "publicExponent", code);
     rsa.finish("RSAPublicKey");
-    const keyObject = importing(() => createPublicKey({ key, format: "der", type: "pkcs1" }));
     const bits = (n.length - 1) * 8 + (32 - Math.clz32(n[0]!));
-    return { keyObject, type: "rsa", bits, publicExponent: BigInt("0x" + e.toString("hex")), name: `RSA-${bits}` };
+    return lazyKey({ type: "rsa", bits, publicExponent: BigInt("0x" + e.toString("hex")), name: `RSA-${bits}` }, () =>
+      importing(() => createPublicKey({ key, format: "der", type: "pkcs1" })),
+    );
   }
   return describeGeneric(importing(() => createPublicKey({ key: spkiDer, format: "der", type: "spki" })));
 }
 
 const b64u = (b: Buffer, start: number, end: number): string => b.toString("base64url", start, end);
+
+/** The KeyObject is made on first use: naming the key for policy needs only the DER, and when the
+ * signature is verified elsewhere (the verification worker pool) the import is never paid here.
+ * An invalid key (a point off the curve) therefore surfaces when the key is first used. */
+function lazyKey(d: Omit<DescribedPublicKey, "keyObject">, make: () => KeyObject): DescribedPublicKey {
+  let keyObject: KeyObject | undefined;
+  return Object.defineProperty(d, "keyObject", { get: () => (keyObject ??= make()), enumerable: false }) as DescribedPublicKey;
+}
 
 function describeGeneric(keyObject: KeyObject): DescribedPublicKey {
   const details = keyObject.asymmetricKeyDetails ?? {};

@@ -62,7 +62,7 @@ export function apiClient(cfg: Config, env: NodeJS.ProcessEnv = process.env): Ap
       );
       req.on("timeout", () => req.destroy(new Error("timed out")));
       req.on("error", (err: NodeJS.ErrnoException) => {
-        if (err.code === "ECONNREFUSED") reject(new SignetError("ca_not_initialized", `cannot reach Signet at ${base.origin}: is \`signet serve\` running? (SIGNET_HTTPS_PORT / SIGNET_URL)`));
+        if (err.code === "ECONNREFUSED") reject(new SignetError("unreachable", `cannot reach Signet at ${base.origin}: is \`signet serve\` running? (SIGNET_HTTPS_PORT / SIGNET_URL)`));
         else reject(err);
       });
       if (payload) req.write(payload);

@@ -2,15 +2,23 @@
 // the hash chain in the same transaction (under the chain head's row lock, so several replicas on one
 // PostgreSQL keep one chain). Issuance writes are group-committed: calls that arrive while a batch is
 // in flight are written together as a handful of set-based statements, which is what lets the
-// pipeline store thousands of certificates per second on PGlite (Prisma's createMany alone manages
-// ~900 rows/s; see FACTS.md). Low-rate writes (provisioners, revocations) use transact().
+// pipeline store thousands of certificates per second (Prisma's createMany alone manages ~900 rows/s,
+// see FACTS.md). Those batches go straight to the driver under Prisma (RawSql: the pg pool or the
+// PGlite instance): on this one hot path Prisma's query compiler cost as much CPU per certificate as
+// the signature. Low-rate writes (provisioners, revocations) use transact(), on Prisma.
 import type { Logger } from "pino";
 import { chainEvents } from "../../ca/audit.js";
 import { SerialConflict, type AuditEventInput, type AuditLog, type CertificateIntent, type CertificateRecord, type IssuanceLedger, type StoredAuditEvent } from "../../ca/ports.js";
 import type { PrismaClient } from "./database.js";
+import type { RawSql } from "./migrate.js";
 import { certificateFromRow } from "./rows.js";
 
 type Tx = Parameters<Parameters<PrismaClient["$transaction"]>[0]>[0];
+
+/** What lockHead and writeEvents need: a parameterised query inside the caller's transaction. */
+interface Exec {
+  query<T>(sql: string, params?: unknown[]): Promise<T[]>;
+}
 
 type Op =
   | { kind: "intent"; intent: CertificateIntent; audit: AuditEventInput; done: Settle }
@@ -23,17 +31,16 @@ interface Settle {
   reject(err: unknown): void;
 }
 
+// Arrays arrive as JSON arrays and jsonb_to_recordset turns them into text[] itself.
 const INSERT_INTENTS = `
 INSERT INTO certificates (serial, issuer_id, status, subject, common_name, dns_names, ip_addresses, uris, emails,
   spiffe_id, roles, profile, provisioner_id, provisioner_name, identity, node_id, not_before, not_after,
   key_algorithm, subject_key_id, requested_by)
-SELECT v.serial, v.issuer_id, 'pending'::"CertificateStatus", v.subject, v.common_name,
-  ARRAY(SELECT jsonb_array_elements_text(v.dns)), ARRAY(SELECT jsonb_array_elements_text(v.ip)),
-  ARRAY(SELECT jsonb_array_elements_text(v.uri)), ARRAY(SELECT jsonb_array_elements_text(v.email)),
-  v.spiffe_id, ARRAY(SELECT jsonb_array_elements_text(v.roles)), v.profile, v.provisioner_id, v.provisioner_name,
+SELECT v.serial, v.issuer_id, 'pending'::"CertificateStatus", v.subject, v.common_name, v.dns, v.ip, v.uri,
+  v.email, v.spiffe_id, v.roles, v.profile, v.provisioner_id, v.provisioner_name,
   v.identity, v.node_id, v.not_before, v.not_after, v.key_algorithm, v.subject_key_id, v.requested_by
-FROM jsonb_to_recordset($1::jsonb) AS v(serial text, issuer_id text, subject text, common_name text, dns jsonb,
-  ip jsonb, uri jsonb, email jsonb, spiffe_id text, roles jsonb, profile text, provisioner_id text,
+FROM jsonb_to_recordset($1::jsonb) AS v(serial text, issuer_id text, subject text, common_name text, dns text[],
+  ip text[], uri text[], email text[], spiffe_id text, roles text[], profile text, provisioner_id text,
   provisioner_name text, identity text, node_id text, not_before timestamptz, not_after timestamptz,
   key_algorithm text, subject_key_id text, requested_by text)
 ON CONFLICT (serial) DO NOTHING
@@ -58,22 +65,33 @@ FROM jsonb_to_recordset($1::jsonb) AS v(seq bigint, time timestamptz, event text
   data jsonb, prev_hash text, hash text)`;
 
 export interface JournalOptions {
+  /** Most operations written in one transaction. */
   maxBatch?: number;
+  /** Batches written concurrently, each on its own connection (PostgreSQL). They overlap their data
+   * statements and serialise only on the audit head's row lock, taken last. PGlite has one
+   * connection, so 1 there. */
+  maxInFlight?: number;
 }
 
 export class Journal implements IssuanceLedger, AuditLog {
   readonly #prisma: PrismaClient;
+  readonly #raw: RawSql;
   readonly #log: Logger;
   readonly #maxBatch: number;
+  readonly #maxInFlight: number;
   #queue: Op[] = [];
-  #flushing: Promise<void> | null = null;
+  #inFlight = 0;
+  #gathering = false;
+  #idle: Array<() => void> = [];
   /** Called with each event after it is durably stored (the live feed and metrics hook in here). */
   onEvents: ((events: StoredAuditEvent[]) => void) | null = null;
 
-  constructor(prisma: PrismaClient, log: Logger, opts: JournalOptions = {}) {
+  constructor(prisma: PrismaClient, raw: RawSql, log: Logger, opts: JournalOptions = {}) {
     this.#prisma = prisma;
+    this.#raw = raw;
     this.#log = log;
-    this.#maxBatch = opts.maxBatch ?? 400;
+    this.#maxBatch = opts.maxBatch ?? 64;
+    this.#maxInFlight = opts.maxInFlight ?? 1;
   }
 
   recordIntent(intent: CertificateIntent, audit: AuditEventInput): Promise<void> {
@@ -104,7 +122,7 @@ export class Journal implements IssuanceLedger, AuditLog {
       );
       if (rows.length === 0) return null;
       append(audit);
-      return certificateFromRow((await tx.certificate.findUniqueOrThrow({ where: { serial } })));
+      return certificateFromRow(await tx.certificate.findUniqueOrThrow({ where: { serial } }));
     });
   }
 
@@ -114,10 +132,11 @@ export class Journal implements IssuanceLedger, AuditLog {
     let stored: StoredAuditEvent[] = [];
     const out = await this.#prisma.$transaction(
       async (tx) => {
-        const head = await lockHead(tx);
+        const exec: Exec = { query: (sql, params = []) => tx.$queryRawUnsafe(sql, ...params) };
+        const head = await lockHead(exec);
         const events: AuditEventInput[] = [];
         const result = await fn(tx, (e) => events.push(e));
-        stored = await writeEvents(tx, head, events);
+        stored = await writeEvents(exec, head, events);
         return result;
       },
       { timeout: 30_000, maxWait: 30_000 },
@@ -127,27 +146,36 @@ export class Journal implements IssuanceLedger, AuditLog {
   }
 
   /** Waits until everything queued so far is written. */
-  async drain(): Promise<void> {
-    while (this.#flushing) await this.#flushing;
+  drain(): Promise<void> {
+    if (this.#queue.length === 0 && this.#inFlight === 0 && !this.#gathering) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
   }
 
   #enqueue(make: (done: Settle) => Op): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.#queue.push(make({ resolve, reject }));
-      this.#flushing ??= this.#flush();
+      if (this.#inFlight < this.#maxInFlight && !this.#gathering) {
+        // Let the calls made in this turn of the event loop join the batch.
+        this.#gathering = true;
+        setImmediate(() => {
+          this.#gathering = false;
+          this.#pump();
+        });
+      }
     });
   }
 
-  async #flush(): Promise<void> {
-    // Let the calls made in this turn of the event loop join the first batch.
-    await new Promise<void>((r) => setImmediate(r));
-    try {
-      while (this.#queue.length > 0) {
-        const batch = this.#queue.splice(0, this.#maxBatch);
-        await this.#write(batch);
-      }
-    } finally {
-      this.#flushing = null;
+  #pump(): void {
+    while (this.#queue.length > 0 && this.#inFlight < this.#maxInFlight) {
+      const batch = this.#queue.splice(0, this.#maxBatch);
+      this.#inFlight++;
+      void this.#write(batch).finally(() => {
+        this.#inFlight--;
+        this.#pump();
+      });
+    }
+    if (this.#queue.length === 0 && this.#inFlight === 0 && !this.#gathering) {
+      for (const resolve of this.#idle.splice(0)) resolve();
     }
   }
 
@@ -167,59 +195,40 @@ export class Journal implements IssuanceLedger, AuditLog {
   }
 
   async #writeBatch(batch: Op[]): Promise<{ stored: StoredAuditEvent[]; settle: () => void }> {
-    return this.#prisma.$transaction(
-      async (tx) => {
-        const head = await lockHead(tx);
-        const ok = new Set<Op>();
-        const failures = new Map<Op, unknown>();
+    return this.#raw.transaction(async (sql) => {
+      const ok = new Set<Op>();
+      const failures = new Map<Op, unknown>();
 
-        const intents = batch.filter((o): o is Extract<Op, { kind: "intent" }> => o.kind === "intent");
-        if (intents.length > 0) {
-          const rows = await tx.$queryRawUnsafe<{ serial: string }[]>(INSERT_INTENTS, JSON.stringify(intents.map((o) => intentRow(o.intent))));
-          const inserted = new Set(rows.map((r) => r.serial));
-          for (const o of intents) {
-            if (inserted.has(o.intent.serialHex)) ok.add(o);
-            else failures.set(o, new SerialConflict(o.intent.serialHex));
-          }
+      // ON CONFLICT and UPDATE ... FROM both let one statement touch a row once, reporting it once:
+      // two ops for one serial in a batch must not both read that as success (two certificates
+      // sharing a serial). The first keeps the serial; the others fail as they would alone, later.
+      const intents = firstPerSerial(batch, "intent", (serial) => new SerialConflict(serial), failures);
+      if (intents.length > 0) {
+        const rows = await sql.query<{ serial: string }>(INSERT_INTENTS, [JSON.stringify(intents.map((o) => intentRow(o.intent)))]);
+        const inserted = new Set(rows.map((r) => r.serial));
+        for (const o of intents) {
+          if (inserted.has(o.intent.serialHex)) ok.add(o);
+          else failures.set(o, new SerialConflict(o.intent.serialHex));
         }
-        await this.#update(tx, batch, "issued", COMPLETE_ISSUED, (o) => ({ serial: o.serial, der: o.der.toString("base64"), fingerprint: o.fingerprint }), ok, failures);
-        await this.#update(tx, batch, "failed", MARK_FAILED, (o) => ({ serial: o.serial, reason: o.reason }), ok, failures);
-        for (const o of batch) if (o.kind === "event") ok.add(o);
+      }
+      await update(sql, batch, "issued", COMPLETE_ISSUED, (o) => ({ serial: o.serial, der: o.der.toString("base64"), fingerprint: o.fingerprint }), ok, failures);
+      await update(sql, batch, "failed", MARK_FAILED, (o) => ({ serial: o.serial, reason: o.reason }), ok, failures);
+      for (const o of batch) if (o.kind === "event") ok.add(o);
 
-        const stored = await writeEvents(tx, head, batch.filter((o) => ok.has(o)).map((o) => o.audit));
-        return {
-          stored,
-          settle: () => {
-            for (const o of batch) {
-              const f = failures.get(o);
-              if (f === undefined) o.done.resolve();
-              else o.done.reject(f);
-            }
-          },
-        };
-      },
-      { timeout: 60_000, maxWait: 60_000 },
-    );
-  }
-
-  async #update<K extends "issued" | "failed">(
-    tx: Tx,
-    batch: Op[],
-    kind: K,
-    sql: string,
-    row: (o: Extract<Op, { kind: K }>) => Record<string, unknown>,
-    ok: Set<Op>,
-    failures: Map<Op, unknown>,
-  ): Promise<void> {
-    const ops = batch.filter((o): o is Extract<Op, { kind: K }> => o.kind === kind);
-    if (ops.length === 0) return;
-    const rows = await tx.$queryRawUnsafe<{ serial: string }[]>(sql, JSON.stringify(ops.map(row)));
-    const updated = new Set(rows.map((r) => r.serial));
-    for (const o of ops) {
-      const serial = (o as { serial: string }).serial;
-      if (updated.has(serial)) ok.add(o);
-      else failures.set(o, new Error(`certificate ${serial} is not pending`));
-    }
+      // The chain's head is locked last, so concurrent batches overlap everything above.
+      const head = await lockHead(sql);
+      const stored = await writeEvents(sql, head, batch.filter((o) => ok.has(o)).map((o) => o.audit));
+      return {
+        stored,
+        settle: () => {
+          for (const o of batch) {
+            const f = failures.get(o);
+            if (f === undefined) o.done.resolve();
+            else o.done.reject(f);
+          }
+        },
+      };
+    });
   }
 
   #published(stored: StoredAuditEvent[]): void {
@@ -231,33 +240,67 @@ export class Journal implements IssuanceLedger, AuditLog {
   }
 }
 
-async function lockHead(tx: Tx): Promise<{ seq: bigint; hash: string }> {
-  const rows = await tx.$queryRawUnsafe<{ seq: bigint | string | number; hash: string }[]>(`SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE`);
+async function update<K extends "issued" | "failed">(
+  sql: Exec,
+  batch: Op[],
+  kind: K,
+  statement: string,
+  row: (o: Extract<Op, { kind: K }>) => Record<string, unknown>,
+  ok: Set<Op>,
+  failures: Map<Op, unknown>,
+): Promise<void> {
+  const ops = firstPerSerial(batch, kind, (serial) => new Error(`certificate ${serial} is not pending`), failures);
+  if (ops.length === 0) return;
+  const rows = await sql.query<{ serial: string }>(statement, [JSON.stringify(ops.map(row))]);
+  const updated = new Set(rows.map((r) => r.serial));
+  for (const o of ops) {
+    const serial = (o as { serial: string }).serial;
+    if (updated.has(serial)) ok.add(o);
+    else failures.set(o, new Error(`certificate ${serial} is not pending`));
+  }
+}
+
+/** The batch's ops of one kind, one per serial; later ops for a serial already seen fail with `conflict`. */
+function firstPerSerial<K extends "intent" | "issued" | "failed">(
+  batch: Op[],
+  kind: K,
+  conflict: (serial: string) => unknown,
+  failures: Map<Op, unknown>,
+): Extract<Op, { kind: K }>[] {
+  const seen = new Set<string>();
+  const out: Extract<Op, { kind: K }>[] = [];
+  for (const o of batch) {
+    if (o.kind !== kind) continue;
+    const serial = o.kind === "intent" ? o.intent.serialHex : (o as { serial: string }).serial;
+    if (seen.has(serial)) {
+      failures.set(o, conflict(serial));
+    } else {
+      seen.add(serial);
+      out.push(o as Extract<Op, { kind: K }>);
+    }
+  }
+  return out;
+}
+
+async function lockHead(sql: Exec): Promise<{ seq: bigint; hash: string }> {
+  const rows = await sql.query<{ seq: bigint | string | number; hash: string }>(`SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE`);
   const row = rows[0];
   if (!row) throw new Error("audit_head row is missing: the database was not migrated");
   return { seq: BigInt(row.seq), hash: row.hash };
 }
 
-async function writeEvents(tx: Tx, head: { seq: bigint; hash: string }, events: AuditEventInput[]): Promise<StoredAuditEvent[]> {
+async function writeEvents(sql: Exec, head: { seq: bigint; hash: string }, events: AuditEventInput[]): Promise<StoredAuditEvent[]> {
   if (events.length === 0) return [];
   const stored = chainEvents(head, events, new Date());
-  await tx.$executeRawUnsafe(
-    INSERT_EVENTS,
-    JSON.stringify(
-      stored.map((e) => ({
-        seq: e.seq.toString(),
-        time: e.time.toISOString(),
-        event: e.event,
-        actor: e.actor,
-        target: e.target ?? null,
-        data: e.data,
-        prev_hash: e.prevHash,
-        hash: e.hash,
-      })),
-    ),
+  // The data goes in as the canonical JSON that was hashed, not re-serialised.
+  const rows = stored.map(
+    (e) =>
+      `{"seq":"${e.seq}","time":"${e.time.toISOString()}","event":${JSON.stringify(e.event)},"actor":${JSON.stringify(e.actor)},` +
+      `"target":${JSON.stringify(e.target ?? null)},"data":${e.dataJson},"prev_hash":"${e.prevHash}","hash":"${e.hash}"}`,
   );
+  await sql.query(INSERT_EVENTS, [`[${rows.join(",")}]`]);
   const last = stored[stored.length - 1]!;
-  await tx.$executeRawUnsafe(`UPDATE audit_head SET seq = $1::bigint, hash = $2 WHERE id = 1`, last.seq.toString(), last.hash);
+  await sql.query(`UPDATE audit_head SET seq = $1::bigint, hash = $2 WHERE id = 1`, [last.seq.toString(), last.hash]);
   return stored;
 }
 

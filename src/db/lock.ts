@@ -1,8 +1,13 @@
 // An exclusive lock file for the embedded database. PGlite takes no lock of its own, and two processes
 // opening one data directory corrupt it, so every opener holds `<dir>.lock` (O_EXCL, our pid inside).
-// A lock left by a process that no longer exists is taken over.
+// A lock left by a process that no longer exists is taken over. A lock file naming our own pid is
+// stale (a previous incarnation with a reused pid, e.g. pid 1 in a container) unless this process
+// holds it: those are tracked here, so a second open in the same process is refused too.
 import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from "node:fs";
+import { resolve } from "node:path";
 import { SignetError } from "../../ca/errors.js";
+
+const heldByThisProcess = new Set<string>();
 
 export interface FileLock {
   readonly path: string;
@@ -20,17 +25,23 @@ function holderAlive(pid: number): boolean {
 }
 
 export function acquireLock(path: string): FileLock {
+  const key = resolve(path);
+  if (heldByThisProcess.has(key)) {
+    throw new SignetError("database_locked", `the embedded database is already open in this process (lock ${path})`);
+  }
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const fd = openSync(path, "wx", 0o600);
       writeSync(fd, `${process.pid}\n`);
       closeSync(fd);
+      heldByThisProcess.add(key);
       let released = false;
       return {
         path,
         release() {
           if (released) return;
           released = true;
+          heldByThisProcess.delete(key);
           try {
             unlinkSync(path);
           } catch {

@@ -30,6 +30,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   passphrase_required: 500,
   bad_passphrase: 500,
   database_locked: 503,
+  unreachable: 503,
   config_invalid: 500,
   storage_failed: 503,
   signing_failed: 503,
@@ -62,7 +63,12 @@ function body(statusCode: number, code: string, message: string, detail?: Record
 
 /** Fastify's own errors (validation, body limits, content types) mapped to stable codes. */
 function fromFastify(err: FastifyError): ErrorBody | null {
-  if (err.validation) return body(400, "bad_request", `invalid request: ${err.message}`);
+  if (err.validation) {
+    // Ajv's message for an unknown field does not say which one; the client needs to know.
+    const unknown = err.validation.find((v) => v.keyword === "additionalProperties")?.params.additionalProperty;
+    const which = typeof unknown === "string" ? ` (unknown field ${JSON.stringify(unknown)})` : "";
+    return body(400, "bad_request", `invalid request: ${err.message}${which}`);
+  }
   switch (err.code) {
     case "FST_ERR_CTP_BODY_TOO_LARGE":
       return body(413, "body_too_large", "the request body is larger than the server accepts");

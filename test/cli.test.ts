@@ -1,0 +1,386 @@
+// The `signet` command as a user runs it: a separate process (under tsx) talking to a real server over
+// HTTPS, or working on a stopped $SIGNET_HOME. OpenSSL judges the files it writes.
+import { execFile } from "node:child_process";
+import { createServer } from "node:net";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { TEST_PASSPHRASE } from "./support/ca-fixture.js";
+import { makeCsr, openssl } from "./support/csr.js";
+import { serverEnv, startTestServer, type TestServer } from "./support/server.js";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const CLI_TIMEOUT_MS = 60_000;
+// Each CLI run starts node and tsx (a few seconds on a busy 2-core machine); a test makes several.
+const SUITE = { timeout: 180_000 };
+
+interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  json<T = Record<string, unknown>>(): T;
+}
+
+/** Only what the CLI needs: nothing leaks in from the developer's environment (DATABASE_URL...). */
+function baseEnv(): Record<string, string> {
+  return { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? tmpdir(), TMPDIR: tmpdir() };
+}
+
+function cli(args: string[], env: Record<string, string>): Promise<CliResult> {
+  return new Promise((done) => {
+    execFile(
+      process.execPath,
+      ["--import", "tsx", "src/cli/run.ts", ...args],
+      { cwd: ROOT, env, timeout: CLI_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === "number" ? err.code : -1) : 0;
+        done({
+          code,
+          stdout,
+          stderr,
+          json<T>() {
+            try {
+              return JSON.parse(stdout) as T;
+            } catch {
+              throw new Error(`not JSON (exit ${code}):\n${stdout}\nstderr:\n${stderr}`);
+            }
+          },
+        });
+      },
+    );
+  });
+}
+
+/** Runs the CLI and insists on success. */
+async function ok(args: string[], env: Record<string, string>): Promise<CliResult> {
+  const r = await cli(args, env);
+  expect(r.code, `signet ${args.join(" ")}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`).toBe(0);
+  return r;
+}
+
+const dirs: string[] = [];
+function tempDir(prefix: string): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  dirs.push(d);
+  return d;
+}
+afterAll(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function mode(path: string): number {
+  return statSync(path).mode & 0o777;
+}
+
+/** `openssl verify` of the leaf at the top of a chain file, against a root. */
+function verifyLeaf(rootPem: string, chainPem: string, purpose: string) {
+  return openssl(["verify", "-x509_strict", "-purpose", purpose, "-CAfile", "root.pem", "-untrusted", "chain.crt", "chain.crt"], {
+    "root.pem": rootPem,
+    "chain.crt": chainPem,
+  });
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const srv = createServer();
+    srv.on("error", fail);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => done(port));
+    });
+  });
+}
+
+describe("signet CLI against a running server", SUITE, () => {
+  let server: TestServer;
+  let env: Record<string, string>;
+  let work: string;
+  let issuedSerial: string;
+
+  beforeAll(async () => {
+    server = await startTestServer();
+    env = {
+      ...baseEnv(),
+      ...serverEnv(server.home),
+      SIGNET_HTTPS_PORT: String(server.server.httpsPort),
+      SIGNET_HTTP_PORT: String(server.server.httpPort),
+    };
+    work = tempDir("signet-cli-work-");
+  });
+
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it("--help lists every command", async () => {
+    const r = await ok(["--help"], baseEnv());
+    for (const c of ["init", "serve", "issue", "certs", "revoke", "audit", "provisioners", "policy", "admin-token", "ca"]) {
+      expect(r.stdout).toMatch(new RegExp(`^\\s+${c}\\b`, "m"));
+    }
+  });
+
+  it("issues for a new key: a chain openssl verifies as a client certificate and a 0600 key file", async () => {
+    const prefix = join(work, "x");
+    const r = await ok(
+      ["issue", "--cn", "x", "--dns", "x.internal", "--roles", "a,b", "--spiffe-id", "spiffe://td/ns/n/sa/s", "--node", "n1", "--out", prefix, "--json"],
+      env,
+    );
+    const body = r.json<{ certificate: { serial: string; status: string; roles: string[]; spiffeId: string; nodeId: string; dnsNames: string[] }; files: Record<string, string> }>();
+    expect(body.certificate.serial).toMatch(/^[0-9a-f]{32}$/);
+    expect(body.certificate).toMatchObject({ status: "valid", roles: ["a", "b"], spiffeId: "spiffe://td/ns/n/sa/s", nodeId: "n1", dnsNames: ["x.internal"] });
+    expect(body.files).toEqual({ certificate: `${prefix}.crt`, key: `${prefix}.key` });
+    issuedSerial = body.certificate.serial;
+
+    const chain = readFileSync(`${prefix}.crt`, "utf8");
+    const v = verifyLeaf(server.rootPem, chain, "sslclient");
+    expect(v.out).toContain("chain.crt: OK");
+    expect(v.code).toBe(0);
+    expect(mode(`${prefix}.key`)).toBe(0o600);
+    // The key is the certificate's.
+    const certKey = openssl(["x509", "-in", "c.pem", "-pubkey", "-noout"], { "c.pem": chain });
+    const fileKey = openssl(["pkey", "-in", "k.pem", "-pubout"], { "k.pem": readFileSync(`${prefix}.key`, "utf8") });
+    expect(certKey.code).toBe(0);
+    expect(certKey.out).toBe(fileKey.out);
+  });
+
+  it("issues from a CSR file", async () => {
+    const csr = makeCsr({ cn: "from-csr", sans: { dns: ["from-csr.internal"] } });
+    const file = join(work, "req.pem");
+    writeFileSync(file, csr.pem);
+    const r = await ok(["issue", "--csr", file, "--node", "n2", "--json"], env);
+    const body = r.json<{ certificate: { serial: string; commonName: string; dnsNames: string[] }; chainPem: string; keyPem?: string }>();
+    expect(body.certificate.commonName).toBe("from-csr");
+    expect(body.certificate.dnsNames).toEqual(["from-csr.internal"]);
+    expect(body.keyPem).toBeUndefined();
+    expect(verifyLeaf(server.rootPem, body.chainPem, "sslclient").code).toBe(0);
+  });
+
+  it("lists, filters and shows certificates", async () => {
+    const all = (await ok(["certs", "list", "--json"], env)).json<{ items: Array<{ serial: string; nodeId: string | null; status: string }> }>();
+    expect(all.items.map((c) => c.serial)).toContain(issuedSerial);
+    const n1 = (await ok(["certs", "list", "--node", "n1", "--json"], env)).json<{ items: Array<{ serial: string }> }>();
+    expect(n1.items.map((c) => c.serial)).toEqual([issuedSerial]);
+    const valid = (await ok(["certs", "list", "--status", "valid", "--json"], env)).json<{ items: Array<{ serial: string; status: string }> }>();
+    expect(valid.items.map((c) => c.serial)).toContain(issuedSerial);
+    expect(valid.items.every((c) => c.status === "valid")).toBe(true);
+    const revoked = (await ok(["certs", "list", "--status", "revoked", "--node", "n1", "--json"], env)).json<{ items: unknown[] }>();
+    expect(revoked.items).toEqual([]);
+
+    const shown = (await ok(["certs", "show", issuedSerial, "--json"], env)).json<{ serial: string; status: string; pem: string }>();
+    expect(shown).toMatchObject({ serial: issuedSerial, status: "valid" });
+    const pem = (await ok(["certs", "show", issuedSerial, "--pem"], env)).stdout;
+    expect(pem).toMatch(/^-----BEGIN CERTIFICATE-----\n[\s\S]+\n-----END CERTIFICATE-----\n$/);
+    expect(pem).toBe(shown.pem);
+    // It is the leaf that `issue --out` wrote at the top of the chain.
+    expect(readFileSync(join(work, "x.crt"), "utf8").startsWith(pem)).toBe(true);
+  });
+
+  it("revokes once; a second revoke fails with already_revoked, as JSON on stdout or one line on stderr", async () => {
+    const r = (await ok(["revoke", issuedSerial, "--reason", "keyCompromise", "--json"], env)).json<{ serial: string; status: string; revocationReason: string; revokedAt: string }>();
+    expect(r).toMatchObject({ serial: issuedSerial, status: "revoked", revocationReason: "keyCompromise" });
+    expect(Number.isNaN(Date.parse(r.revokedAt))).toBe(false);
+
+    const again = await cli(["revoke", issuedSerial, "--reason", "keyCompromise", "--json"], env);
+    expect(again.code).toBe(1);
+    expect(again.json<{ error: { code: string; message: string } }>().error.code).toBe("already_revoked");
+
+    const human = await cli(["revoke", issuedSerial], env);
+    expect(human.code).toBe(1);
+    expect(human.stdout).toBe("");
+    const lines = human.stderr.split("\n").filter(Boolean);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^signet: .*\(already_revoked\)$/);
+  });
+
+  it("verifies the audit chain and lists the revocation", async () => {
+    const v = (await ok(["audit", "verify", "--json"], env)).json<{ ok: boolean; checked: number }>();
+    expect(v.ok).toBe(true);
+    expect(v.checked).toBeGreaterThan(0);
+    const list = (await ok(["audit", "list", "--json", "--event", "certificate.revoked"], env)).json<{ items: Array<{ event: string; target: string }> }>();
+    expect(list.items.map((e) => [e.event, e.target])).toEqual([["certificate.revoked", issuedSerial]]);
+  });
+
+  it("creates and lists provisioners", async () => {
+    const put = (await ok(["provisioners", "put", "web", "--type", "admin", "--profile", "server", "--default-ttl", "1h", "--max-ttl", "2h", "--json"], env)).json();
+    expect(put).toMatchObject({ name: "web", type: "admin", profile: "server", defaultLifetimeSeconds: 3600, maxLifetimeSeconds: 7200, enabled: true });
+    const list = (await ok(["provisioners", "list", "--json"], env)).json<{ items: Array<{ name: string; profile: string }> }>();
+    expect(list.items.find((p) => p.name === "web")?.profile).toBe("server");
+    expect(list.items.map((p) => p.name)).toContain("admin");
+  });
+
+  it("sets and reads the authority-wide name policy, which then refuses names", async () => {
+    const file = join(work, "policy.json");
+    writeFileSync(file, JSON.stringify({ deny: { dns: ["*.forbidden.internal"] } }));
+    const set = (await ok(["policy", "set", "--file", file, "--json"], env)).json<{ version: number; policy: unknown }>();
+    expect(set.version).toBe(1);
+    const got = (await ok(["policy", "get", "--json"], env)).json<{ version: number; policy: { deny: { dns: string[] } } }>();
+    expect(got).toEqual({ version: 1, policy: { deny: { dns: ["*.forbidden.internal"] } } });
+    const refused = await cli(["issue", "--dns", "a.forbidden.internal", "--json"], env);
+    expect(refused.code).toBe(1);
+    expect(refused.json<{ error: { code: string } }>().error.code).toBe("forbidden_name");
+  });
+
+  it("creates an admin token that authenticates as SIGNET_ADMIN_TOKEN", async () => {
+    const created = (await ok(["admin-token", "create", "--name", "ci", "--ttl", "1h", "--json"], env)).json<{ token: string; info: { name: string; expiresAt: string } }>();
+    expect(created.token).toMatch(/^sgt_admin_/);
+    expect(created.info.name).toBe("ci");
+    const info = (await ok(["ca", "info", "--json"], { ...env, SIGNET_ADMIN_TOKEN: created.token })).json<{ root: { id: string } }>();
+    expect(info.root.id).toMatch(/^[0-9a-f]+$/);
+    // The variable is what authenticated: a wrong one is refused even though admin.token is present.
+    const wrong = await cli(["ca", "info", "--json"], { ...env, SIGNET_ADMIN_TOKEN: `${created.token}x` });
+    expect(wrong.code).toBe(1);
+    expect(wrong.json<{ error: { code: string } }>().error.code).toBe("unauthenticated");
+  });
+
+  it("shows the CA", async () => {
+    const info = (await ok(["ca", "info", "--json"], env)).json<{ root: { pem: string; keyOnline: boolean; id: string }; intermediate: { pem: string; keyOnline: boolean; id: string } }>();
+    expect(info.root.pem).toBe(server.rootPem);
+    expect(info.root.keyOnline).toBe(true);
+    expect(info.intermediate.keyOnline).toBe(true);
+    expect(info.intermediate.pem).toBe(readFileSync(join(server.home, "ca", "intermediate.pem"), "utf8"));
+    expect(info.intermediate.id).not.toBe(info.root.id);
+  });
+
+  it("says it cannot reach Signet when nothing listens on the port", async () => {
+    const port = await freePort();
+    const r = await cli(["certs", "list"], { ...env, SIGNET_HTTPS_PORT: String(port) });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/cannot reach Signet/);
+    expect(r.stderr).toContain(`:${port}`);
+    expect(r.stderr).toContain("(unreachable)");
+  });
+});
+
+describe("signet init and the commands that work on a stopped home", SUITE, () => {
+  const passEnv = (home: string): Record<string, string> => ({ ...baseEnv(), ...serverEnv(home), SIGNET_LOG_LEVEL: "warn" });
+
+  it("creates a CA and the first admin token, then refuses to initialise again", async () => {
+    const home = tempDir("signet-cli-init-");
+    const r = (await ok(["init", "--json"], passEnv(home))).json<Record<string, unknown>>();
+    expect(r).toMatchObject({
+      home,
+      rootCertificate: join(home, "ca", "root.pem"),
+      intermediateCertificate: join(home, "ca", "intermediate.pem"),
+      adminTokenFile: join(home, "admin.token"),
+      rootKeyOnline: true,
+      imported: false,
+    });
+    expect(openssl(["x509", "-in", "r.pem", "-noout", "-subject"], { "r.pem": readFileSync(join(home, "ca", "root.pem")) }).out).toContain("Signet Root CA");
+    expect(mode(join(home, "admin.token"))).toBe(0o600);
+    expect(readFileSync(join(home, "admin.token"), "utf8")).toMatch(/^sgt_admin_\S+\n$/);
+
+    const again = await cli(["init", "--json"], passEnv(home));
+    expect(again.code).toBe(1);
+    expect(again.json<{ error: { code: string } }>().error.code).toBe("ca_already_initialized");
+  });
+
+  it("refuses to initialise without a passphrase, and writes no CA", async () => {
+    const home = tempDir("signet-cli-nopass-");
+    const { SIGNET_CA_PASSPHRASE: _omitted, ...env } = passEnv(home);
+    const r = await cli(["init", "--json"], env);
+    expect(r.code).toBe(1);
+    expect(r.json<{ error: { code: string } }>().error.code).toBe("passphrase_required");
+    expect(existsSync(join(home, "ca"))).toBe(false);
+  });
+
+  it("creates the key types asked for", async () => {
+    const home = tempDir("signet-cli-keytypes-");
+    await ok(["init", "--root-key-type", "RSA-3072", "--key-type", "P-384", "--json"], passEnv(home));
+    const text = (f: string) => openssl(["x509", "-in", "c.pem", "-noout", "-text"], { "c.pem": readFileSync(join(home, "ca", f)) }).out;
+    const root = text("root.pem");
+    expect(root).toContain("rsaEncryption");
+    expect(root).toContain("Public-Key: (3072 bit)");
+    const intermediate = text("intermediate.pem");
+    expect(intermediate).toContain("id-ecPublicKey");
+    expect(intermediate).toContain("NIST CURVE: P-384");
+    // The RSA root signed the P-384 intermediate.
+    expect(intermediate).toContain("Signature Algorithm: sha256WithRSAEncryption");
+  });
+
+  it("keeps an offline root off the home: only the encrypted file holds it", async () => {
+    const home = tempDir("signet-cli-offline-");
+    const out = join(tempDir("signet-cli-offline-key-"), "root-offline.key");
+    const r = (await ok(["init", "--offline-root", out, "--json"], passEnv(home))).json<{ rootKeyOnline: boolean }>();
+    expect(r.rootKeyOnline).toBe(false);
+    expect(existsSync(join(home, "ca", "root.key"))).toBe(false);
+    expect(existsSync(join(home, "ca", "intermediate.key"))).toBe(true);
+    expect(mode(out)).toBe(0o600);
+    const keyPem = readFileSync(out, "utf8");
+    expect(keyPem).toContain("ENCRYPTED PRIVATE KEY");
+    expect(openssl(["pkey", "-in", "k.pem", "-passin", "pass:wrong passphrase!", "-noout"], { "k.pem": keyPem }).code).not.toBe(0);
+    const pub = openssl(["pkey", "-in", "k.pem", "-passin", `pass:${TEST_PASSPHRASE}`, "-pubout"], { "k.pem": keyPem });
+    expect(pub.code).toBe(0);
+    const rootPub = openssl(["x509", "-in", "r.pem", "-pubkey", "-noout"], { "r.pem": readFileSync(join(home, "ca", "root.pem")) });
+    expect(pub.out).toBe(rootPub.out);
+  });
+
+  it("imports a CA made by openssl, and verifies the audit chain of the stopped home locally", async () => {
+    const ossl = tempDir("signet-cli-ossl-");
+    writeFileSync(
+      join(ossl, "root.cnf"),
+      "[req]\ndistinguished_name=dn\nprompt=no\n[dn]\nCN=Imported Root CA\n[v3_root]\nbasicConstraints=critical,CA:TRUE,pathlen:1\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\n",
+    );
+    writeFileSync(
+      join(ossl, "int.ext"),
+      "[v3_int]\nbasicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid:always\n",
+    );
+    const run = (args: string[]) => {
+      const r = openssl([...args.map((a) => a.replace("@", `${ossl}/`))]);
+      expect(r.code, r.out).toBe(0);
+    };
+    run(["req", "-x509", "-config", "@root.cnf", "-extensions", "v3_root", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "@root.key", "-out", "@root.pem", "-days", "3650"]);
+    run(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "@int.key", "-out", "@int.csr", "-subj", "/CN=Imported Intermediate CA"]);
+    run(["x509", "-req", "-in", "@int.csr", "-CA", "@root.pem", "-CAkey", "@root.key", "-set_serial", "4242", "-out", "@int.pem", "-days", "1825", "-extfile", "@int.ext", "-extensions", "v3_int"]);
+
+    const home = tempDir("signet-cli-import-");
+    const r = (
+      await ok(
+        ["init", "--import-root-cert", join(ossl, "root.pem"), "--import-intermediate-cert", join(ossl, "int.pem"), "--import-intermediate-key", join(ossl, "int.key"), "--json"],
+        passEnv(home),
+      )
+    ).json<{ imported: boolean; rootKeyOnline: boolean; adminTokenFile: string }>();
+    expect(r).toMatchObject({ imported: true, rootKeyOnline: false, adminTokenFile: join(home, "admin.token") });
+    const fingerprint = (pem: string | Buffer) => openssl(["x509", "-in", "c.pem", "-noout", "-fingerprint", "-sha256"], { "c.pem": pem }).out;
+    expect(fingerprint(readFileSync(join(home, "ca", "root.pem")))).toBe(fingerprint(readFileSync(join(ossl, "root.pem"))));
+    expect(fingerprint(readFileSync(join(home, "ca", "intermediate.pem")))).toBe(fingerprint(readFileSync(join(ossl, "int.pem"))));
+    expect(existsSync(join(home, "ca", "root.key"))).toBe(false);
+
+    // init recorded the import, the admin provisioner and the admin token: three chained events.
+    const v = (await ok(["audit", "verify", "--local", "--json"], passEnv(home))).json<{ ok: boolean; checked: number }>();
+    expect(v).toEqual({ ok: true, checked: 3 });
+  });
+
+  it("exports the root key and removes it; a server started afterwards still issues leaves", { timeout: 300_000 }, async () => {
+    const home = tempDir("signet-cli-export-");
+    await ok(["init", "--json"], passEnv(home));
+    const outDir = tempDir("signet-cli-export-key-");
+    const out = join(outDir, "root-export.key");
+    const r = (await ok(["ca", "export-root-key", "--out", out, "--remove", "--json"], passEnv(home))).json();
+    expect(r).toEqual({ exported: out, removed: true });
+    expect(existsSync(join(home, "ca", "root.key"))).toBe(false);
+    const keyPem = readFileSync(out, "utf8");
+    const pub = openssl(["pkey", "-in", "k.pem", "-passin", `pass:${TEST_PASSPHRASE}`, "-pubout"], { "k.pem": keyPem });
+    expect(pub.code).toBe(0);
+    expect(pub.out).toBe(openssl(["x509", "-in", "r.pem", "-pubkey", "-noout"], { "r.pem": readFileSync(join(home, "ca", "root.pem")) }).out);
+
+    // The stopped home's audit chain is intact and records the CA's creation.
+    expect((await ok(["audit", "verify", "--local", "--json"], passEnv(home))).json()).toMatchObject({ ok: true });
+
+    const server = await startTestServer({ home });
+    try {
+      const env = { ...passEnv(home), SIGNET_HTTPS_PORT: String(server.server.httpsPort), SIGNET_HTTP_PORT: String(server.server.httpPort) };
+      const info = (await ok(["ca", "info", "--json"], env)).json<{ root: { keyOnline: boolean }; intermediate: { keyOnline: boolean } }>();
+      expect(info.root.keyOnline).toBe(false);
+      expect(info.intermediate.keyOnline).toBe(true);
+      mkdirSync(join(home, "out"));
+      const prefix = join(home, "out", "leaf");
+      await ok(["issue", "--cn", "after-export", "--out", prefix, "--json"], env);
+      const v = verifyLeaf(server.rootPem, readFileSync(`${prefix}.crt`, "utf8"), "sslclient");
+      expect(v.out).toContain("chain.crt: OK");
+    } finally {
+      await server.close({ keepHome: true });
+    }
+  });
+});
