@@ -39,7 +39,7 @@ export async function benchIssuance(opts: { databaseUrl?: string; label: string;
     peakRss = Math.max(peakRss, process.memoryUsage.rss());
   }, 50);
   try {
-    const cfg = loadConfig({ SIGNET_HOME: home, ...(opts.databaseUrl ? { DATABASE_URL: opts.databaseUrl } : {}) });
+    const cfg = loadConfig({ ...process.env, SIGNET_HOME: home, DATABASE_URL: opts.databaseUrl ?? "" });
     const ca = await initCa(home, { passphrase: "benchmark passphrase" });
     const s = await openServices(cfg, createLogger("silent"), ca);
     try {

@@ -1,25 +1,14 @@
 // The issuance pipeline, end to end over in-memory storage, with OpenSSL as the judge of what it emits.
 import { X509Certificate } from "node:crypto";
 import { afterAll, describe, expect, it } from "vitest";
-import { isSignetError } from "../ca/errors.js";
 import { CA_KEY_ALGORITHMS } from "../ca/signer.js";
 import { parseCertificate, SIGNET_ROLES_EXTENSION, toPem } from "../ca/x509/index.js";
 import { memoryAuthority, removeTestCas, TEST_HTTP_URL } from "./support/ca-fixture.js";
 import { makeCsr, openssl, opensslCsr } from "./support/csr.js";
+import { expectCodeAsync } from "./support/expect-code.js";
 
 afterAll(() => removeTestCas());
 
-async function expectCode(p: Promise<unknown>, code: string, messagePart?: string | RegExp): Promise<void> {
-  try {
-    await p;
-  } catch (err) {
-    expect(isSignetError(err), String(err)).toBe(true);
-    expect((err as { code: string }).code).toBe(code);
-    if (messagePart) expect((err as Error).message).toMatch(messagePart);
-    return;
-  }
-  throw new Error(`expected ${code}, but the call succeeded`);
-}
 
 function verifyChain(rootPem: string, intermediatePem: string, leafPem: string, purpose: string) {
   return openssl(["verify", "-x509_strict", "-purpose", purpose, "-CAfile", "root.pem", "-untrusted", "int.pem", "leaf.pem"], {
@@ -113,13 +102,13 @@ describe("Authority.sign", () => {
     expect(a.notAfter.toISOString()).toBe("2026-11-24T10:00:00.000Z");
     const b = await authority.sign({ csr: csr.pem, provisioner: "admin", via: "admin", actor: "test", lifetimeSeconds: 300 });
     expect(b.notAfter.getTime() - now.getTime()).toBe(300_000);
-    await expectCode(authority.sign({ csr: csr.pem, provisioner: "admin", via: "admin", actor: "test", lifetimeSeconds: 299 }), "bad_lifetime", /at least 300s/);
+    await expectCodeAsync(authority.sign({ csr: csr.pem, provisioner: "admin", via: "admin", actor: "test", lifetimeSeconds: 299 }), "bad_lifetime", /at least 300s/);
     provisioners.add({ name: "short", maxLifetimeSeconds: 3600, defaultLifetimeSeconds: 900 });
     const c = await authority.sign({ csr: csr.pem, provisioner: "short", via: "admin", actor: "test" });
     expect(c.notAfter.getTime() - now.getTime()).toBe(900_000);
-    await expectCode(authority.sign({ csr: csr.pem, provisioner: "short", via: "admin", actor: "test", lifetimeSeconds: 7200 }), "bad_lifetime", /maximum of 3600s/);
+    await expectCodeAsync(authority.sign({ csr: csr.pem, provisioner: "short", via: "admin", actor: "test", lifetimeSeconds: 7200 }), "bad_lifetime", /maximum of 3600s/);
     provisioners.add({ name: "long", maxLifetimeSeconds: 90 * 86400 });
-    await expectCode(authority.sign({ csr: csr.pem, provisioner: "long", via: "admin", actor: "test", lifetimeSeconds: 31 * 86400 }), "bad_lifetime", /authority's cap/);
+    await expectCodeAsync(authority.sign({ csr: csr.pem, provisioner: "long", via: "admin", actor: "test", lifetimeSeconds: 31 * 86400 }), "bad_lifetime", /authority's cap/);
   });
 
   it("draws 128-bit positive serials, unique, and retries on a collision", async () => {
@@ -144,15 +133,15 @@ describe("Authority.sign", () => {
     const ok = makeCsr({ cn: "a.ml.internal", sans: { dns: ["a.ml.internal"], uri: ["spiffe://prod.example/ns/ml/sa/x"] } });
     await authority.sign({ csr: ok.pem, provisioner: "ml", via: "admin", actor: "test" });
     const outside = makeCsr({ sans: { dns: ["a.ml.internal", "evil.example.com"] } });
-    await expectCode(authority.sign({ csr: outside.pem, provisioner: "ml", via: "admin", actor: "test" }), "forbidden_name", /evil\.example\.com/);
+    await expectCodeAsync(authority.sign({ csr: outside.pem, provisioner: "ml", via: "admin", actor: "test" }), "forbidden_name", /evil\.example\.com/);
     const denied = makeCsr({ sans: { dns: ["secret.ml.internal"] } });
-    await expectCode(authority.sign({ csr: denied.pem, provisioner: "ml", via: "admin", actor: "test" }), "forbidden_name", /secret\.ml\.internal/);
+    await expectCodeAsync(authority.sign({ csr: denied.pem, provisioner: "ml", via: "admin", actor: "test" }), "forbidden_name", /secret\.ml\.internal/);
     const ip = makeCsr({ sans: { dns: ["b.ml.internal"], ip: ["10.0.0.1"] } });
-    await expectCode(authority.sign({ csr: ip.pem, provisioner: "ml", via: "admin", actor: "test" }), "forbidden_name", /10\.0\.0\.1/);
+    await expectCodeAsync(authority.sign({ csr: ip.pem, provisioner: "ml", via: "admin", actor: "test" }), "forbidden_name", /10\.0\.0\.1/);
     // The authority-wide policy applies to every provisioner, including one that allows everything.
     policy.policy = { deny: { dns: ["*.blocked.internal"] } };
     const blocked = makeCsr({ sans: { dns: ["x.blocked.internal"] } });
-    await expectCode(authority.sign({ csr: blocked.pem, provisioner: "admin", via: "admin", actor: "test" }), "forbidden_name", /x\.blocked\.internal.*authority|authority.*x\.blocked\.internal/s);
+    await expectCodeAsync(authority.sign({ csr: blocked.pem, provisioner: "admin", via: "admin", actor: "test" }), "forbidden_name", /x\.blocked\.internal.*authority|authority.*x\.blocked\.internal/s);
   });
 
   it("refuses weak and unsupported keys", async () => {
@@ -163,7 +152,7 @@ describe("Authority.sign", () => {
       [["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:secp256k1"], /secp256k1/],
     ] as const) {
       const pem = opensslCsr([...newkey], "/CN=weak", "DNS:weak.internal");
-      await expectCode(authority.sign({ csr: pem, provisioner: "admin", via: "admin", actor: "test" }), "forbidden_key", label);
+      await expectCodeAsync(authority.sign({ csr: pem, provisioner: "admin", via: "admin", actor: "test" }), "forbidden_key", label);
     }
   });
 
@@ -172,31 +161,31 @@ describe("Authority.sign", () => {
     const csr = makeCsr({ cn: "t", sans: { dns: ["t.internal"] } });
     const tampered = Buffer.from(csr.der);
     tampered[tampered.length - 5]! ^= 0x01;
-    await expectCode(authority.sign({ csr: tampered, provisioner: "admin", via: "admin", actor: "test" }), "bad_csr_signature");
-    await expectCode(authority.sign({ csr: "-----BEGIN CERTIFICATE REQUEST-----\nnot base64!\n-----END CERTIFICATE REQUEST-----\n", provisioner: "admin", via: "admin", actor: "test" }), "bad_csr");
-    await expectCode(authority.sign({ csr: csr.der.subarray(0, 40), provisioner: "admin", via: "admin", actor: "test" }), "bad_csr");
+    await expectCodeAsync(authority.sign({ csr: tampered, provisioner: "admin", via: "admin", actor: "test" }), "bad_csr_signature");
+    await expectCodeAsync(authority.sign({ csr: "-----BEGIN CERTIFICATE REQUEST-----\nnot base64!\n-----END CERTIFICATE REQUEST-----\n", provisioner: "admin", via: "admin", actor: "test" }), "bad_csr");
+    await expectCodeAsync(authority.sign({ csr: csr.der.subarray(0, 40), provisioner: "admin", via: "admin", actor: "test" }), "bad_csr");
     expect(ledger.certs.size).toBe(0);
   });
 
   it("refuses unknown, disabled and other-door provisioners", async () => {
     const { authority, provisioners } = await memoryAuthority();
     const csr = makeCsr({ cn: "t", sans: { dns: ["t.internal"] } });
-    await expectCode(authority.sign({ csr: csr.pem, provisioner: "nope", via: "admin", actor: "test" }), "unknown_provisioner", /nope/);
+    await expectCodeAsync(authority.sign({ csr: csr.pem, provisioner: "nope", via: "admin", actor: "test" }), "unknown_provisioner", /nope/);
     provisioners.add({ name: "off", enabled: false });
-    await expectCode(authority.sign({ csr: csr.pem, provisioner: "off", via: "admin", actor: "test" }), "provisioner_disabled");
+    await expectCodeAsync(authority.sign({ csr: csr.pem, provisioner: "off", via: "admin", actor: "test" }), "provisioner_disabled");
     provisioners.add({ name: "acme", type: "acme" });
-    await expectCode(authority.sign({ csr: csr.pem, provisioner: "acme", via: "admin", actor: "test" }), "forbidden", /type acme/);
+    await expectCodeAsync(authority.sign({ csr: csr.pem, provisioner: "acme", via: "admin", actor: "test" }), "forbidden", /type acme/);
   });
 
   it("refuses a profile the provisioner does not allow, and more than one SPIFFE ID", async () => {
     const { authority, provisioners } = await memoryAuthority();
     provisioners.add({ name: "clients", options: {} });
     const csr = makeCsr({ cn: "t", sans: { dns: ["t.internal"] } });
-    await expectCode(authority.sign({ csr: csr.pem, provisioner: "clients", via: "admin", actor: "test", profile: "server" }), "forbidden_profile", /server/);
+    await expectCodeAsync(authority.sign({ csr: csr.pem, provisioner: "clients", via: "admin", actor: "test", profile: "server" }), "forbidden_profile", /server/);
     const two = makeCsr({ sans: { uri: ["spiffe://a.example/x", "spiffe://a.example/y"] } });
-    await expectCode(authority.sign({ csr: two.pem, provisioner: "admin", via: "admin", actor: "test" }), "bad_request", /one SPIFFE ID/);
+    await expectCodeAsync(authority.sign({ csr: two.pem, provisioner: "admin", via: "admin", actor: "test" }), "bad_request", /one SPIFFE ID/);
     const none = makeCsr({});
-    await expectCode(authority.sign({ csr: none.pem, provisioner: "admin", via: "admin", actor: "test" }), "bad_request", /no name/);
+    await expectCodeAsync(authority.sign({ csr: none.pem, provisioner: "admin", via: "admin", actor: "test" }), "bad_request", /no name/);
   });
 
   it("issues an intermediate from the root when the provisioner allows it, and refuses when the root is offline", async () => {
@@ -212,7 +201,7 @@ describe("Authority.sign", () => {
 
     const offline = await memoryAuthority("P-256", { offlineRoot: true });
     offline.provisioners.add({ name: "subca", profile: "intermediate", options: { allowedProfiles: ["intermediate"] } });
-    await expectCode(offline.authority.sign({ csr: csr.pem, provisioner: "subca", via: "admin", actor: "test", profile: "intermediate" }), "root_key_offline");
+    await expectCodeAsync(offline.authority.sign({ csr: csr.pem, provisioner: "subca", via: "admin", actor: "test", profile: "intermediate" }), "root_key_offline");
     // ...while the intermediate keeps issuing leaves.
     const leaf = await offline.authority.sign({ csr: makeCsr({ cn: "x", sans: { dns: ["x.internal"] } }).pem, provisioner: "admin", via: "admin", actor: "test" });
     expect(leaf.serialHex).toHaveLength(32);
@@ -222,10 +211,10 @@ describe("Authority.sign", () => {
     const { authority, ledger } = await memoryAuthority();
     const csr = makeCsr({ cn: "t", sans: { dns: ["t.internal"] } });
     ledger.failNext.intent = true;
-    await expectCode(authority.sign({ csr: csr.pem, provisioner: "admin", via: "admin", actor: "test" }), "storage_failed", /nothing was signed/);
+    await expectCodeAsync(authority.sign({ csr: csr.pem, provisioner: "admin", via: "admin", actor: "test" }), "storage_failed", /nothing was signed/);
     expect(ledger.certs.size).toBe(0);
     ledger.failNext.issued = true;
-    await expectCode(authority.sign({ csr: csr.pem, provisioner: "admin", via: "admin", actor: "test" }), "storage_failed", /discarded/);
+    await expectCodeAsync(authority.sign({ csr: csr.pem, provisioner: "admin", via: "admin", actor: "test" }), "storage_failed", /discarded/);
     const [rec] = [...ledger.certs.values()];
     expect(rec!.status).toBe("failed");
     expect(rec!.der).toBeNull();
@@ -256,11 +245,11 @@ describe("Authority.revoke", () => {
     expect(r.status).toBe("revoked");
     expect(r.revocationReason).toBe(1);
     expect(ledger.events.at(-1)).toMatchObject({ event: "certificate.revoked", actor: "admin-token:9", target: c.serialHex, data: { reason: "keyCompromise" } });
-    await expectCode(authority.revoke(c.serialHex, "keyCompromise", "x"), "already_revoked");
-    await expectCode(authority.revoke("abcdef", "keyCompromise", "x"), "unknown_certificate");
-    await expectCode(authority.revoke("zz-not-hex", "keyCompromise", "x"), "bad_serial");
+    await expectCodeAsync(authority.revoke(c.serialHex, "keyCompromise", "x"), "already_revoked");
+    await expectCodeAsync(authority.revoke("abcdef", "keyCompromise", "x"), "unknown_certificate");
+    await expectCodeAsync(authority.revoke("zz-not-hex", "keyCompromise", "x"), "bad_serial");
     const d = await authority.sign({ csr: makeCsr({ cn: "r", sans: { dns: ["r.internal"] } }).pem, provisioner: "admin", via: "admin", actor: "test" });
-    await expectCode(authority.revoke(d.serialHex, "notAReason", "x"), "bad_revocation_reason");
-    await expectCode(authority.revoke(d.serialHex, "certificateHold", "x"), "bad_revocation_reason", /permanent/);
+    await expectCodeAsync(authority.revoke(d.serialHex, "notAReason", "x"), "bad_revocation_reason");
+    await expectCodeAsync(authority.revoke(d.serialHex, "certificateHold", "x"), "bad_revocation_reason", /permanent/);
   });
 });

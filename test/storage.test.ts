@@ -20,6 +20,7 @@ import { openServices, type Services } from "../src/services.js";
 import { removeTestCas, TEST_HTTP_URL, testCa } from "./support/ca-fixture.js";
 import { makeCsr } from "./support/csr.js";
 import { dbTargets } from "./support/databases.js";
+import { expectCodeAsync } from "./support/expect-code.js";
 
 const homes: string[] = [];
 afterAll(() => {
@@ -33,17 +34,6 @@ function tempHome(): string {
   return h;
 }
 
-async function expectCode(p: Promise<unknown>, code: string, messagePart?: string | RegExp): Promise<void> {
-  try {
-    await p;
-  } catch (err) {
-    expect(isSignetError(err), String(err)).toBe(true);
-    expect((err as { code: string }).code).toBe(code);
-    if (messagePart) expect((err as Error).message).toMatch(messagePart);
-    return;
-  }
-  throw new Error(`expected ${code}, but the call succeeded`);
-}
 
 async function count(db: Database, sql: string, params: unknown[] = []): Promise<number> {
   const rows = await db.raw.query<{ n: number | string }>(sql, params);
@@ -126,7 +116,7 @@ describe.each(dbTargets())("migrations on $name", (target) => {
       await db.close();
     }
 
-    await expectCode(openFor(url, home), "config_invalid", new RegExp(`migration ${folders[0]}.*changed`));
+    await expectCodeAsync(openFor(url, home), "config_invalid", new RegExp(`migration ${folders[0]}.*changed`));
   });
 });
 
@@ -286,7 +276,7 @@ describe.each(dbTargets())("storage on $name", (target) => {
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ event: AUDIT_EVENTS.certificateRevoked, actor: "admin-token:abc", target: c.serialHex });
     expect(events[0]!.data).toMatchObject({ serial: c.serialHex, reason: "keyCompromise", reasonCode: 1 });
-    await expectCode(s.authority.revoke(c.serialHex, "keyCompromise", "again"), "already_revoked");
+    await expectCodeAsync(s.authority.revoke(c.serialHex, "keyCompromise", "again"), "already_revoked");
   });
 
   it("lets exactly one of two concurrent revocations succeed", async () => {
@@ -389,7 +379,7 @@ describe.each(dbTargets())("storage on $name", (target) => {
     });
 
     it("refuses a cursor that is not one it gave out", async () => {
-      await expectCode(s.certificates.list({}, { limit: 2, cursor: Buffer.from("'; drop table").toString("base64url") }), "bad_request");
+      await expectCodeAsync(s.certificates.list({}, { limit: 2, cursor: Buffer.from("'; drop table").toString("base64url") }), "bad_request");
     });
   });
 
@@ -429,7 +419,7 @@ describe.each(dbTargets())("storage on $name", (target) => {
 
     it("refuses to change a provisioner's type", async () => {
       const before = await auditCount(db);
-      await expectCode(s.provisioners.upsert({ ...input, defaultLifetimeSeconds: 1800, type: "acme" }, "test"), "conflict", /type/);
+      await expectCodeAsync(s.provisioners.upsert({ ...input, defaultLifetimeSeconds: 1800, type: "acme" }, "test"), "conflict", /type/);
       expect((await s.provisioners.get("idem"))?.type).toBe("admin");
       expect(await auditCount(db)).toBe(before);
     });
@@ -530,7 +520,7 @@ describe("the embedded database's lock", () => {
     const dataDir = join(tempHome(), "db");
     const first = await openDatabase({ dataDir });
     try {
-      await expectCode(openDatabase({ dataDir }), "database_locked", /\.lock/);
+      await expectCodeAsync(openDatabase({ dataDir }), "database_locked", /\.lock/);
       // The refused open did not take the lock from its holder.
       expect(readFileSync(`${dataDir}.lock`, "utf8").trim()).toBe(String(process.pid));
       expect(await count(first, "SELECT count(*)::int AS n FROM audit_head")).toBe(1);

@@ -4,7 +4,6 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { isSignetError } from "../ca/errors.js";
 import { SoftwareSigner, type KeyAlgorithm } from "../ca/signer.js";
 import { assembleCertificate, buildTbsCertificate } from "../ca/x509/certificate-builder.js";
 import { parseCertificate } from "../ca/x509/certificate-info.js";
@@ -13,23 +12,13 @@ import { encodeName, parseDistinguishedNameString } from "../ca/x509/name.js";
 import { EKU_OIDS, SIGNET_ROLES_EXTENSION } from "../ca/x509/oids.js";
 import { toPem } from "../ca/x509/pem.js";
 import { subjectKeyIdentifier } from "../ca/x509/spki.js";
+import { expectCode } from "./support/expect-code.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "signet-cert-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ""), "hex");
 
-function expectCode(fn: () => unknown, code: string, message?: RegExp): void {
-  try {
-    fn();
-  } catch (err) {
-    expect(isSignetError(err), String(err)).toBe(true);
-    expect((err as { code: string }).code).toBe(code);
-    if (message) expect((err as Error).message).toMatch(message);
-    return;
-  }
-  throw new Error(`expected SignetError(${code})`);
-}
 
 function openssl(args: string[], input?: Buffer): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync("openssl", args, { cwd: tmp, input });

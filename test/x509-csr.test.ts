@@ -12,23 +12,13 @@ import * as der from "../ca/x509/der.js";
 import { CURVE_OIDS, KEY_ALGORITHM_OIDS } from "../ca/x509/oids.js";
 import { CA_KEY_ALGORITHMS } from "../ca/signer.js";
 import { toPem } from "../ca/x509/pem.js";
+import { expectCode } from "./support/expect-code.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "signet-csr-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 const SAN = "subjectAltName=DNS:a.example,IP:10.0.0.1,IP:2001:db8::1,URI:spiffe://td/ns/x/sa/y,email:a@b.example";
 
-function expectCode(fn: () => unknown, code: string, message?: RegExp): void {
-  try {
-    fn();
-  } catch (err) {
-    expect(isSignetError(err), String(err)).toBe(true);
-    expect((err as { code: string }).code).toBe(code);
-    if (message) expect((err as Error).message).toMatch(message);
-    return;
-  }
-  throw new Error(`expected SignetError(${code})`);
-}
 
 function writeKey(name: string, key: KeyObject): string {
   const path = join(tmp, `${name}.key`);

@@ -4,28 +4,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as asn1js from "asn1js";
 import { afterAll, describe, expect, it } from "vitest";
-import { isSignetError } from "../ca/errors.js";
 import * as der from "../ca/x509/der.js";
 import { formatIp, ipToBytes } from "../ca/x509/general-names.js";
 import { encodeName, parseDistinguishedNameString, parseName } from "../ca/x509/name.js";
 import { SIGNET_ARC, SIGNET_ROLES_EXTENSION } from "../ca/x509/oids.js";
 import { derOrPem, pemDecode, toPem } from "../ca/x509/pem.js";
+import { expectCode } from "./support/expect-code.js";
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ""), "hex");
 const tmp = mkdtempSync(join(tmpdir(), "signet-der-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-function expectCode(fn: () => unknown, code: string, message?: RegExp): void {
-  try {
-    fn();
-  } catch (err) {
-    expect(isSignetError(err), String(err)).toBe(true);
-    expect((err as { code: string }).code).toBe(code);
-    if (message) expect((err as Error).message).toMatch(message);
-    return;
-  }
-  throw new Error(`expected SignetError(${code})`);
-}
 
 /** DER of an `openssl asn1parse -genstr` value, the independent encoder these tests compare with. */
 function opensslGenstr(spec: string): Buffer {

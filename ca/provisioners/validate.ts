@@ -1,22 +1,14 @@
 // Validation of provisioner definitions written through the admin API / CLI / Terraform.
 import { SignetError } from "../errors.js";
-import { validateNamePolicy, type NamePolicy } from "../policy/index.js";
-import type { ProvisionerType } from "../ports.js";
-import { isProfileName, PROFILE_NAMES, type ProfileName } from "../profiles.js";
+import { validateNamePolicy } from "../policy/index.js";
+import type { ProvisionerRecord, ProvisionerType } from "../ports.js";
+import { isProfileName, PROFILE_NAMES } from "../profiles.js";
 
 export const PROVISIONER_TYPES: readonly ProvisionerType[] = ["admin", "acme", "scep", "attestation"];
 const NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
-export interface ProvisionerInput {
-  name: string;
-  type: ProvisionerType;
-  profile: ProfileName;
-  defaultLifetimeSeconds: number;
-  maxLifetimeSeconds: number;
-  policy: NamePolicy;
-  options: Record<string, unknown>;
-  enabled: boolean;
-}
+/** A provisioner as written: the record without what storage assigns. */
+export type ProvisionerInput = Omit<ProvisionerRecord, "id" | "version" | "createdAt" | "updatedAt">;
 
 export interface LifetimeLimits {
   /** The floor every certificate lifetime respects (5 minutes). */

@@ -2,38 +2,15 @@
 // expensive step runs beside (not on) the main thread that does the HTTP, policy and storage work.
 // Requests that arrive together are posted to a worker as one message. A worker that dies is
 // replaced and its in-flight requests are verified in-process instead, so a crash loses nothing.
-import { createRequire } from "node:module";
-import { fileURLToPath } from "node:url";
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 import { ERROR_CODES, SignetError, type ErrorCode } from "../../ca/errors.js";
 import { inProcessCsrVerifier, type CsrVerifier } from "../../ca/csr-verifier.js";
 import type { ParsedCsr } from "../../ca/x509/index.js";
 import type { VerifyReply, VerifyRequest } from "./csr-verify-worker.js";
+import { spawnWorker } from "./spawn.js";
 
-// Compiled (dist/), the worker is the .js file beside this one. Run from source (tests, `npm run
-// bench` under tsx) it is TypeScript, and Node 20 applies no loader hooks inside worker threads, so
-// the worker is bundled to plain JavaScript once with esbuild (installed with tsx and vitest).
 const fromSource = import.meta.url.endsWith(".ts");
-let sourceBundle: string | undefined;
-
-function startWorker(): Worker {
-  if (!fromSource) return new Worker(new URL("./csr-verify-worker.js", import.meta.url));
-  if (sourceBundle === undefined) {
-    const esbuild = createRequire(import.meta.url)("esbuild") as {
-      buildSync(o: Record<string, unknown>): { outputFiles: Array<{ text: string }> };
-    };
-    sourceBundle = esbuild.buildSync({
-      entryPoints: [fileURLToPath(new URL("./csr-verify-worker.ts", import.meta.url))],
-      bundle: true,
-      format: "cjs",
-      platform: "node",
-      target: "node20",
-      write: false,
-      logLevel: "silent",
-    }).outputFiles[0]!.text;
-  }
-  return new Worker(sourceBundle, { eval: true });
-}
+const startWorker = () => spawnWorker(new URL("./csr-verify-worker", import.meta.url), fromSource);
 
 interface Pending {
   csr: ParsedCsr;

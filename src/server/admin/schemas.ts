@@ -86,18 +86,23 @@ export function certificateJson(c: CertificateRecord, withPem = false) {
   };
 }
 
+/** The fields a client writes; the response adds what the server assigns. */
+const provisionerFields = {
+  type: { type: "string", enum: PROVISIONER_TYPES },
+  profile: { type: "string", enum: PROFILE_NAMES },
+  defaultLifetimeSeconds: { type: "integer" },
+  maxLifetimeSeconds: { type: "integer" },
+  policy: namePolicySchema,
+  options: { type: "object", additionalProperties: true },
+  enabled: { type: "boolean" },
+} as const;
+
 export const provisionerSchema = {
   type: "object",
   properties: {
     id: { type: "string" },
     name: { type: "string" },
-    type: { type: "string", enum: PROVISIONER_TYPES },
-    profile: { type: "string", enum: PROFILE_NAMES },
-    defaultLifetimeSeconds: { type: "integer" },
-    maxLifetimeSeconds: { type: "integer" },
-    policy: namePolicySchema,
-    options: { type: "object", additionalProperties: true },
-    enabled: { type: "boolean" },
+    ...provisionerFields,
     version: { type: "integer" },
     createdAt: { type: "string", format: "date-time" },
     updatedAt: { type: "string", format: "date-time" },
@@ -111,15 +116,7 @@ export function provisionerJson(p: ProvisionerRecord) {
 export const provisionerBodySchema = {
   type: "object",
   required: ["type"],
-  properties: {
-    type: { type: "string", enum: PROVISIONER_TYPES },
-    profile: { type: "string", enum: PROFILE_NAMES },
-    defaultLifetimeSeconds: { type: "integer" },
-    maxLifetimeSeconds: { type: "integer" },
-    policy: namePolicySchema,
-    options: { type: "object", additionalProperties: true },
-    enabled: { type: "boolean" },
-  },
+  properties: provisionerFields,
   additionalProperties: false,
 } as const;
 
