@@ -20,7 +20,9 @@ import {
   type ProvisionerSource,
 } from "./ports.js";
 import { ProfileExtensions, type IssuerUrls, type ProfileName } from "./profiles.js";
-import { behaviourFor, type Draft, type IssueRequest, type SignContext, type SignOption } from "./provisioners/index.js";
+import { behaviourFor, validateText, type Draft, type IssueRequest, type SignContext, type SignOption } from "./provisioners/index.js";
+import { MAX_COMMON_NAME } from "./provisioners/common.js";
+import { isProvisionerName } from "./provisioners/validate.js";
 import { parseRevocationReason, reasonName } from "./revocation.js";
 import type { Signer } from "./signer.js";
 import {
@@ -179,7 +181,7 @@ export class Authority {
 
   // 2. The provisioner.
   async #loadProvisioner(name: string, via: ProvisionerRecord["type"]): Promise<ProvisionerRecord> {
-    const p = await this.#deps.provisioners.get(name);
+    const p = isProvisionerName(name) ? await this.#deps.provisioners.get(name) : null;
     if (!p) throw new SignetError("unknown_provisioner", `no provisioner named ${JSON.stringify(name)}`);
     if (!p.enabled) throw new SignetError("provisioner_disabled", `provisioner ${name} is disabled`);
     if (p.type !== via) {
@@ -210,6 +212,7 @@ export class Authority {
   // The SPIFFE ID is the one spiffe:// URI SAN (X509-SVID allows exactly one); the recorded identity
   // defaults to it, else the CN, else the first name.
   #settleIdentity(draft: Draft): void {
+    if (draft.commonName !== null) draft.commonName = validateText(draft.commonName, "the subject common name", MAX_COMMON_NAME);
     draft.names.dns = [...new Set(draft.names.dns.map((d) => d.toLowerCase()))];
     if (draft.spiffeId !== null && !draft.names.uri.includes(draft.spiffeId)) draft.names.uri.push(draft.spiffeId);
     const spiffe = draft.names.uri.filter((u) => u.slice(0, 9).toLowerCase() === "spiffe://");

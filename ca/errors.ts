@@ -5,6 +5,9 @@
 export const ERROR_CODES = {
   // request is malformed
   bad_request: "the request is malformed",
+  body_too_large: "the request body is larger than the server accepts",
+  unsupported_media_type: "the request's content type is not supported",
+  not_found: "no such resource",
   bad_csr: "the certificate signing request cannot be parsed",
   bad_csr_signature: "the certificate signing request's signature does not verify",
   bad_pem: "the PEM or DER input cannot be parsed",

@@ -72,7 +72,21 @@ export async function bootstrapDatabase(s: Services, caCreated: boolean): Promis
       data: { root: meta.root, intermediate: meta.intermediate, rootKeyOffline: meta.rootKeyOffline },
     });
   }
-  if (done) return { adminTokenFile: null };
+  await auditRootKeyExports(s);
+  if (done && (done.value as { state?: string }).state !== "started") return { adminTokenFile: null };
+  // Claim the bootstrap, so that replicas starting together on one PostgreSQL do it once. A claim
+  // left by a process that died mid-way (older than a minute) is taken over and the steps redone:
+  // each is idempotent, and a token whose plaintext was lost expires unused.
+  if (done) {
+    const startedAt = Date.parse((done.value as { at?: string }).at ?? "");
+    if (Date.now() - startedAt < 60_000) return { adminTokenFile: null };
+  } else {
+    const claimed = await s.db.prisma.setting.createMany({
+      data: [{ key: BOOTSTRAP_KEY, value: { state: "started", at: new Date().toISOString() } }],
+      skipDuplicates: true,
+    });
+    if (claimed.count === 0) return { adminTokenFile: null };
+  }
   await s.provisioners.upsert(
     {
       name: "admin",
@@ -89,8 +103,37 @@ export async function bootstrapDatabase(s: Services, caCreated: boolean): Promis
   const { token } = await s.tokens.create("bootstrap", cfg.adminTokenTtlSeconds, "system:bootstrap");
   const file = adminTokenPath(cfg.home);
   writeSecretFile(file, `${token}\n`);
-  await s.db.prisma.setting.create({ data: { key: BOOTSTRAP_KEY, value: { at: new Date().toISOString() } } });
+  await s.db.prisma.setting.update({ where: { key: BOOTSTRAP_KEY }, data: { value: { state: "done", at: new Date().toISOString() } } });
   return { adminTokenFile: file };
+}
+
+const ROOT_EXPORTS_AUDITED = "audit.root_key_exports";
+
+/** `signet ca export-root-key` and `init --offline-root` run where the embedded database may be held
+ * by a running server, so they record each export in ca.json; here, at every start, the exports not
+ * yet in the audit chain are written to it, with the count of those audited, in one transaction. */
+async function auditRootKeyExports(s: Services): Promise<void> {
+  if (!caExists(s.config.home)) return;
+  const exports = readCaMetadata(s.config.home).rootKeyExports ?? [];
+  if (exports.length === 0) return;
+  await s.journal.transact(async (tx, append) => {
+    const row = await tx.setting.findUnique({ where: { key: ROOT_EXPORTS_AUDITED } });
+    const audited = (row?.value as { count?: number } | undefined)?.count ?? 0;
+    if (audited >= exports.length) return;
+    for (const e of exports.slice(audited)) {
+      append({
+        event: AUDIT_EVENTS.caRootKeyExported,
+        actor: "cli:ca-export-root-key",
+        target: `ca:${s.authority.root.id}`,
+        data: { at: e.at, removed: e.removed, fingerprint: e.fingerprint, outFile: e.outFile },
+      });
+    }
+    await tx.setting.upsert({
+      where: { key: ROOT_EXPORTS_AUDITED },
+      create: { key: ROOT_EXPORTS_AUDITED, value: { count: exports.length } },
+      update: { value: { count: exports.length } },
+    });
+  });
 }
 
 /** Writes a file only its owner can read, atomically. */

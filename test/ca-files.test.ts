@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { X509Certificate, randomBytes, verify } from "node:crypto";
+import { X509Certificate, createHash, randomBytes, verify } from "node:crypto";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,6 +18,7 @@ import {
   loadCa,
   readCaMetadata,
   resolvePassphrase,
+  resolveRootExportPassphrase,
 } from "../src/home/ca-files.js";
 
 const PASSPHRASE = "ca passphrase for tests";
@@ -38,6 +39,12 @@ function freshHome(): string {
 
 function openssl(...args: string[]): string {
   return execFileSync("openssl", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+}
+
+/** What ca.json records as a root key export's fingerprint: SHA-256 of the SPKI DER. */
+function spkiSha256(certPath: string): string {
+  const spki = new X509Certificate(readFileSync(certPath)).publicKey.export({ type: "spki", format: "der" });
+  return createHash("sha256").update(spki).digest("hex");
 }
 
 function mode(path: string): number {
@@ -223,6 +230,10 @@ describe("offline root", () => {
     expect(readCaMetadata(home).rootKeyOffline).toBe(true);
     expect(mode(outFile)).toBe(0o600);
     const f = caFiles(home);
+    // Recorded for the server to audit as ca.root_key_exported.
+    expect(readCaMetadata(home).rootKeyExports).toEqual([
+      { at: expect.any(String), removed: true, fingerprint: spkiSha256(f.rootCert), outFile },
+    ]);
     expect(openssl("verify", "-x509_strict", "-CAfile", f.rootCert, f.intermediateCert).trim()).toBe(`${f.intermediateCert}: OK`);
     // The exported key opens with openssl and is the root certificate's key.
     expect(openssl("pkey", "-in", outFile, "-passin", `pass:${EXPORT_PASSPHRASE}`, "-pubout")).toBe(
@@ -255,11 +266,17 @@ describe("offline root", () => {
     await expectCode(exportRootKey(home, "wrong passphrase!!", { outFile: copy, exportPassphrase: EXPORT_PASSPHRASE, remove: true }), "bad_passphrase");
     expect(existsSync(copy)).toBe(false);
     await expectCode(exportRootKey(home, PASSPHRASE, { outFile: copy, exportPassphrase: "short", remove: false }), "config_invalid");
+    // The CA passphrase would protect nothing once the key leaves with it.
+    await expectCode(exportRootKey(home, PASSPHRASE, { outFile: copy, exportPassphrase: PASSPHRASE, remove: false }), "config_invalid");
+    expect(existsSync(copy)).toBe(false);
+    expect(readCaMetadata(home).rootKeyExports).toBeUndefined();
 
     expect(await exportRootKey(home, PASSPHRASE, { outFile: copy, exportPassphrase: EXPORT_PASSPHRASE, remove: false })).toEqual({ outFile: copy, removed: false });
     expect(mode(copy)).toBe(0o600);
     expect(existsSync(f.rootKey)).toBe(true);
     expect(readCaMetadata(home).rootKeyOffline).toBe(false);
+    const fingerprint = spkiSha256(f.rootCert);
+    expect(readCaMetadata(home).rootKeyExports).toEqual([{ at: expect.any(String), removed: false, fingerprint, outFile: copy }]);
     // Never overwrites.
     await expectCode(exportRootKey(home, PASSPHRASE, { outFile: copy, exportPassphrase: EXPORT_PASSPHRASE, remove: true }), "conflict");
 
@@ -268,6 +285,12 @@ describe("offline root", () => {
     expect(existsSync(f.rootKey)).toBe(false);
     expectLayoutModes(home, false);
     expect(readCaMetadata(home).rootKeyOffline).toBe(true);
+    const exports = readCaMetadata(home).rootKeyExports!;
+    expect(exports.map(({ removed, fingerprint, outFile }) => ({ removed, fingerprint, outFile }))).toEqual([
+      { removed: false, fingerprint, outFile: copy },
+      { removed: true, fingerprint, outFile: moved },
+    ]);
+    expect(Date.parse(exports[1]!.at)).toBeGreaterThanOrEqual(Date.parse(exports[0]!.at));
     expect(openssl("pkey", "-in", moved, "-passin", `pass:${EXPORT_PASSPHRASE}`, "-pubout")).toBe(
       openssl("x509", "-in", f.rootCert, "-noout", "-pubkey"),
     );
@@ -411,6 +434,34 @@ describe("importCa", () => {
       "bad_pem",
     );
   });
+
+  // `signet serve` names each CA by its subject key identifier, and crashed on one without.
+  it("refuses an intermediate or a root without a subject key identifier, writing nothing", async () => {
+    const p = (n: string) => join(ext.dir, `noski-${n}`);
+    writeFileSync(p("int.ext"), "[v3_int]\nbasicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=none\nauthorityKeyIdentifier=none\n");
+    const intNoSki = openssl("x509", "-req", "-in", join(ext.dir, "Example-int.csr"), "-CA", ext.rootCert, "-CAkey", ext.rootKey, "-set_serial", "77",
+      "-days", "365", "-sha256", "-extfile", p("int.ext"), "-extensions", "v3_int");
+    writeFileSync(p("int.pem"), intNoSki);
+    expect(openssl("x509", "-noout", "-text", "-in", p("int.pem"))).not.toContain("Subject Key Identifier");
+    const home = freshHome();
+    const good = { passphrase: PASSPHRASE, rootCertPem: read(ext.rootCert), intermediateCertPem: read(ext.intCert), intermediateKeyPem: read(ext.intKey) };
+    const intErr = await expectCode(importCa(home, { ...good, intermediateCertPem: intNoSki }), "bad_pem");
+    expect(intErr.message).toMatch(/^the intermediate certificate has no subject key identifier/);
+
+    writeFileSync(p("root.key"), openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"));
+    const rootNoSki = openssl("req", "-x509", "-new", "-key", p("root.key"), "-subj", "/CN=No SKI Root", "-days", "365", "-sha256",
+      "-addext", "basicConstraints=critical,CA:TRUE,pathlen:1", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+      "-addext", "subjectKeyIdentifier=none", "-addext", "authorityKeyIdentifier=none");
+    writeFileSync(p("root.pem"), rootNoSki);
+    // An intermediate that has one, under the root that has none.
+    writeFileSync(p("int-ski.ext"), "[v3_int]\nbasicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=none\n");
+    const intUnder = openssl("x509", "-req", "-in", join(ext.dir, "Example-int.csr"), "-CA", p("root.pem"), "-CAkey", p("root.key"), "-set_serial", "78",
+      "-days", "300", "-sha256", "-extfile", p("int-ski.ext"), "-extensions", "v3_int");
+    const rootErr = await expectCode(importCa(home, { ...good, rootCertPem: rootNoSki, intermediateCertPem: intUnder }), "bad_pem");
+    expect(rootErr.message).toMatch(/^the root certificate has no subject key identifier/);
+    expect(caExists(home)).toBe(false);
+    expect(existsSync(home) ? readdirSync(home) : []).toEqual([]);
+  });
 });
 
 describe("resolvePassphrase", () => {
@@ -472,6 +523,38 @@ describe("resolvePassphrase", () => {
     expect(resolved.source).toBe("generated");
     const loaded = await loadCa(home, resolved.passphrase);
     await expectWorkingSigner(loaded.intermediate.signer, loaded.intermediate.certDer);
+  });
+});
+
+describe("resolveRootExportPassphrase", () => {
+  const flag = "--passphrase-file";
+  it("takes the flag's file or SIGNET_ROOT_EXPORT_PASSPHRASE, and nothing else", async () => {
+    const file = join(base, `export-passphrase-${++counter}`);
+    writeFileSync(file, `${EXPORT_PASSPHRASE}\n`);
+    expect(resolveRootExportPassphrase({}, { file, flag, caPassphrase: PASSPHRASE })).toBe(EXPORT_PASSPHRASE);
+    expect(resolveRootExportPassphrase({ SIGNET_ROOT_EXPORT_PASSPHRASE: EXPORT_PASSPHRASE }, { flag, caPassphrase: PASSPHRASE })).toBe(EXPORT_PASSPHRASE);
+    // A random generated CA passphrase needs no comparison.
+    expect(resolveRootExportPassphrase({ SIGNET_ROOT_EXPORT_PASSPHRASE: EXPORT_PASSPHRASE }, { flag })).toBe(EXPORT_PASSPHRASE);
+
+    // Never defaulted to the CA passphrase, which resolvePassphrase would find.
+    const missing = await expectCode(() => resolveRootExportPassphrase({ SIGNET_CA_PASSPHRASE: PASSPHRASE }, { flag, caPassphrase: PASSPHRASE }), "passphrase_required");
+    expect(missing.message).toContain(flag);
+    expect(missing.message).toContain("SIGNET_ROOT_EXPORT_PASSPHRASE");
+    await expectCode(() => resolveRootExportPassphrase({ SIGNET_ROOT_EXPORT_PASSPHRASE: PASSPHRASE }, { flag, caPassphrase: PASSPHRASE }), "config_invalid");
+    await expectCode(() => resolveRootExportPassphrase({ SIGNET_ROOT_EXPORT_PASSPHRASE: EXPORT_PASSPHRASE }, { file, flag }), "config_invalid");
+    await expectCode(() => resolveRootExportPassphrase({}, { file: join(base, "no-such-file"), flag }), "config_invalid");
+    await expectCode(() => resolveRootExportPassphrase({ SIGNET_ROOT_EXPORT_PASSPHRASE: "short" }, { flag }), "config_invalid");
+  });
+
+  it("readCaMetadata refuses a malformed rootKeyExports", async () => {
+    const home = freshHome();
+    await initCa(home, { passphrase: PASSPHRASE });
+    const f = caFiles(home);
+    const metadata = JSON.parse(readFileSync(f.metadata, "utf8"));
+    writeFileSync(f.metadata, JSON.stringify({ ...metadata, rootKeyExports: [{ at: "yesterday", removed: "yes", fingerprint: "ab", outFile: 1 }] }));
+    await expectCode(() => readCaMetadata(home), "config_invalid");
+    writeFileSync(f.metadata, JSON.stringify({ ...metadata, rootKeyExports: {} }));
+    await expectCode(() => readCaMetadata(home), "config_invalid");
   });
 });
 

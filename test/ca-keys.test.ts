@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { X509Certificate, createPublicKey, generateKeyPairSync, verify, type KeyObject } from "node:crypto";
+import { X509Certificate, createPrivateKey, createPublicKey, generateKeyPairSync, verify, type KeyObject } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -182,6 +182,28 @@ describe("encrypted PKCS#8 export and key import", () => {
     expect(importPrivateKey(exported, PASSPHRASE).export({ format: "der", type: "pkcs8" })).toEqual(
       privateKey.export({ format: "der", type: "pkcs8" }),
     );
+  });
+
+  it("uses PBES2 with PBKDF2-HMAC-SHA256 at 600,000 iterations, a fresh 16-byte salt and IV, and AES-256-CBC", () => {
+    const { privateKey, publicKey } = keys("P-256");
+    const exported = exportEncryptedPkcs8(privateKey, PASSPHRASE);
+    const path = file("exported-params.pem", exported);
+    // asn1parse prints INTEGERs in hex and OCTET STRINGs as hex dumps.
+    const lines = openssl("asn1parse", "-in", path).split("\n").map((l) => l.replace(/^\s*\d+:d=\d+\s+hl=\d+\s+l=\s*\d+\s+/, "").trim());
+    const after = (needle: string, offset: number) => lines[lines.findIndex((l) => l.endsWith(needle)) + offset] ?? "";
+    expect(after(":PBES2", 0)).toBe("prim: OBJECT            :PBES2");
+    expect(after(":PBKDF2", 2)).toMatch(/^prim: OCTET STRING\s+\[HEX DUMP\]:[0-9A-F]{32}$/);
+    const iterations = /^prim: INTEGER\s+:([0-9A-F]+)$/.exec(after(":PBKDF2", 3));
+    expect(iterations, lines.join("\n")).not.toBeNull();
+    expect(Number.parseInt(iterations![1]!, 16)).toBe(600_000);
+    expect(after(":PBKDF2", 5)).toMatch(/:hmacWithSHA256$/);
+    expect(after(":aes-256-cbc", 1)).toMatch(/^prim: OCTET STRING\s+\[HEX DUMP\]:[0-9A-F]{32}$/);
+    // node reads it as well as openssl; a second export draws a new salt and IV.
+    const opened = createPrivateKey({ key: exported, format: "pem", passphrase: PASSPHRASE });
+    expect(spkiPem(opened)).toBe(spkiPem(publicKey));
+    const again = openssl("asn1parse", "-in", file("exported-params-2.pem", exportEncryptedPkcs8(privateKey, PASSPHRASE)));
+    expect(again).not.toContain(after(":PBKDF2", 2).split(":").pop()!);
+    expect(again).not.toContain(after(":aes-256-cbc", 1).split(":").pop()!);
   });
 
   it("imports the key formats openssl writes, in PEM and DER", () => {

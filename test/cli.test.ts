@@ -13,6 +13,8 @@ import { serverEnv, startTestServer, type TestServer } from "./support/server.js
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const CLI_TIMEOUT_MS = 60_000;
+/** The passphrase of root keys the CLI writes out: never the CA passphrase. */
+const OFFLINE_PASSPHRASE = "offline root passphrase for the CLI tests";
 // Each CLI run starts node and tsx (a few seconds on a busy 2-core machine); a test makes several.
 const SUITE = { timeout: 180_000 };
 
@@ -299,21 +301,42 @@ describe("signet init and the commands that work on a stopped home", SUITE, () =
     expect(intermediate).toContain("Signature Algorithm: sha256WithRSAEncryption");
   });
 
-  it("keeps an offline root off the home: only the encrypted file holds it", async () => {
+  it("keeps an offline root off the home: only the encrypted file holds it, under a passphrase of its own", async () => {
     const home = tempDir("signet-cli-offline-");
-    const out = join(tempDir("signet-cli-offline-key-"), "root-offline.key");
-    const r = (await ok(["init", "--offline-root", out, "--json"], passEnv(home))).json<{ rootKeyOnline: boolean }>();
+    const keyDir = tempDir("signet-cli-offline-key-");
+    const out = join(keyDir, "root-offline.key");
+
+    // No default passphrase for the offline root, and never the CA's own.
+    const none = await cli(["init", "--offline-root", out, "--json"], passEnv(home));
+    expect(none.code).toBe(1);
+    const noneError = none.json<{ error: { code: string; message: string } }>().error;
+    expect(noneError.code).toBe("passphrase_required");
+    expect(noneError.message).toContain("--offline-root-passphrase-file");
+    expect(noneError.message).toContain("SIGNET_ROOT_EXPORT_PASSPHRASE");
+    const same = await cli(["init", "--offline-root", out, "--json"], { ...passEnv(home), SIGNET_ROOT_EXPORT_PASSPHRASE: TEST_PASSPHRASE });
+    expect(same.code).toBe(1);
+    expect(same.json<{ error: { code: string } }>().error.code).toBe("config_invalid");
+    expect(existsSync(join(home, "ca"))).toBe(false);
+    expect(existsSync(out)).toBe(false);
+
+    const passFile = join(keyDir, "offline-passphrase");
+    writeFileSync(passFile, `${OFFLINE_PASSPHRASE}\n`, { mode: 0o600 });
+    const r = (await ok(["init", "--offline-root", out, "--offline-root-passphrase-file", passFile, "--json"], passEnv(home))).json<{
+      rootKeyOnline: boolean;
+    }>();
     expect(r.rootKeyOnline).toBe(false);
     expect(existsSync(join(home, "ca", "root.key"))).toBe(false);
     expect(existsSync(join(home, "ca", "intermediate.key"))).toBe(true);
     expect(mode(out)).toBe(0o600);
     const keyPem = readFileSync(out, "utf8");
     expect(keyPem).toContain("ENCRYPTED PRIVATE KEY");
-    expect(openssl(["pkey", "-in", "k.pem", "-passin", "pass:wrong passphrase!", "-noout"], { "k.pem": keyPem }).code).not.toBe(0);
-    const pub = openssl(["pkey", "-in", "k.pem", "-passin", `pass:${TEST_PASSPHRASE}`, "-pubout"], { "k.pem": keyPem });
+    expect(openssl(["pkey", "-in", "k.pem", "-passin", `pass:${TEST_PASSPHRASE}`, "-noout"], { "k.pem": keyPem }).code).not.toBe(0);
+    const pub = openssl(["pkey", "-in", "k.pem", "-passin", `pass:${OFFLINE_PASSPHRASE}`, "-pubout"], { "k.pem": keyPem });
     expect(pub.code).toBe(0);
     const rootPub = openssl(["x509", "-in", "r.pem", "-pubkey", "-noout"], { "r.pem": readFileSync(join(home, "ca", "root.pem")) });
     expect(pub.out).toBe(rootPub.out);
+    const exports = JSON.parse(readFileSync(join(home, "ca", "ca.json"), "utf8")).rootKeyExports;
+    expect(exports).toEqual([{ at: expect.any(String), removed: true, fingerprint: expect.stringMatching(/^[0-9a-f]{64}$/), outFile: out }]);
   });
 
   it("imports a CA made by openssl, and verifies the audit chain of the stopped home locally", async () => {
@@ -357,13 +380,32 @@ describe("signet init and the commands that work on a stopped home", SUITE, () =
     await ok(["init", "--json"], passEnv(home));
     const outDir = tempDir("signet-cli-export-key-");
     const out = join(outDir, "root-export.key");
-    const r = (await ok(["ca", "export-root-key", "--out", out, "--remove", "--json"], passEnv(home))).json();
+    const none = await cli(["ca", "export-root-key", "--out", out, "--remove", "--json"], passEnv(home));
+    expect(none.code).toBe(1);
+    const noneError = none.json<{ error: { code: string; message: string } }>().error;
+    expect(noneError.code).toBe("passphrase_required");
+    expect(noneError.message).toContain("--passphrase-file");
+    expect(noneError.message).toContain("SIGNET_ROOT_EXPORT_PASSPHRASE");
+    const sameFile = join(outDir, "same-passphrase");
+    writeFileSync(sameFile, `${TEST_PASSPHRASE}\n`, { mode: 0o600 });
+    const same = await cli(["ca", "export-root-key", "--out", out, "--remove", "--passphrase-file", sameFile, "--json"], passEnv(home));
+    expect(same.code).toBe(1);
+    expect(same.json<{ error: { code: string } }>().error.code).toBe("config_invalid");
+    expect(existsSync(out)).toBe(false);
+    expect(existsSync(join(home, "ca", "root.key"))).toBe(true);
+
+    const r = (
+      await ok(["ca", "export-root-key", "--out", out, "--remove", "--json"], { ...passEnv(home), SIGNET_ROOT_EXPORT_PASSPHRASE: OFFLINE_PASSPHRASE })
+    ).json();
     expect(r).toEqual({ exported: out, removed: true });
     expect(existsSync(join(home, "ca", "root.key"))).toBe(false);
     const keyPem = readFileSync(out, "utf8");
-    const pub = openssl(["pkey", "-in", "k.pem", "-passin", `pass:${TEST_PASSPHRASE}`, "-pubout"], { "k.pem": keyPem });
+    const pub = openssl(["pkey", "-in", "k.pem", "-passin", `pass:${OFFLINE_PASSPHRASE}`, "-pubout"], { "k.pem": keyPem });
     expect(pub.code).toBe(0);
     expect(pub.out).toBe(openssl(["x509", "-in", "r.pem", "-pubkey", "-noout"], { "r.pem": readFileSync(join(home, "ca", "root.pem")) }).out);
+    // Recorded for the server to audit (the CLI cannot open the database a server holds).
+    const metadata = JSON.parse(readFileSync(join(home, "ca", "ca.json"), "utf8"));
+    expect(metadata).toMatchObject({ rootKeyOffline: true, rootKeyExports: [{ removed: true, outFile: out }] });
 
     // The stopped home's audit chain is intact and records the CA's creation.
     expect((await ok(["audit", "verify", "--local", "--json"], passEnv(home))).json()).toMatchObject({ ok: true });

@@ -4,7 +4,26 @@ import { LEAF_PROFILES, type ProfileName } from "../profiles.js";
 import type { SignOption } from "./sign-options.js";
 
 const ROLE = /^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$/;
+// C0/C1 controls and DEL have no place in a name, and a UTF-16 surrogate left over once valid pairs
+// are removed is unpaired: PostgreSQL refuses it, as it refuses NUL.
+const CONTROL_OR_SURROGATE = /[\u0000-\u001f\u007f-\u009f\ud800-\udfff]/;
+const SURROGATE_PAIR = /[\ud800-\udbff][\udc00-\udfff]/g;
+
+/** A free-text identifier (identity, node id, common name): 1..max characters, nothing unstorable. */
+export function validateText(value: unknown, field: string, max: number): string {
+  if (typeof value !== "string" || value.length === 0 || value.length > max) {
+    throw new SignetError("bad_request", `${field} must be 1-${max} characters`, { detail: { field } });
+  }
+  if (CONTROL_OR_SURROGATE.test(value.replace(SURROGATE_PAIR, ""))) {
+    throw new SignetError("bad_request", `${field} contains control characters or an unpaired surrogate`, { detail: { field } });
+  }
+  return value;
+}
 export const MAX_ROLES = 32;
+export const MAX_IDENTITY = 2048;
+export const MAX_NODE_ID = 256;
+/** RFC 5280 ub-common-name. */
+export const MAX_COMMON_NAME = 64;
 
 export function validateRoles(roles: unknown): string[] {
   if (!Array.isArray(roles)) throw new SignetError("bad_request", "roles must be an array of strings");

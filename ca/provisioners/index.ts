@@ -4,7 +4,7 @@ import { adminProvisioner } from "./admin.js";
 import type { ProvisionerBehaviour } from "./sign-options.js";
 
 export * from "./sign-options.js";
-export { validateRoles, allowedProfiles } from "./common.js";
+export { validateRoles, validateText, allowedProfiles } from "./common.js";
 export { validateProvisioner, type ProvisionerInput } from "./validate.js";
 
 /** The behaviour behind a provisioner record. Front-end types register theirs as they arrive. */

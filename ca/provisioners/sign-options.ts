@@ -39,7 +39,8 @@ export interface IssueRequest {
   via: ProvisionerType;
   /** Who asks, for the audit trail: "admin-token:<id>", "acme-account:<id>"... */
   actor: string;
-  profile?: ProfileName | undefined;
+  /** A profile name; the provisioner's options check it. */
+  profile?: string | undefined;
   lifetimeSeconds?: number | undefined;
   roles?: string[] | undefined;
   /** The identity the certificate is recorded against (defaults to the SPIFFE ID, else the CN). */

@@ -15,10 +15,16 @@ export interface LifetimeLimits {
   minSeconds: number;
   /** The authority-wide cap. */
   maxSeconds: number;
+  /** The default lifetime when a definition gives none (SIGNET_DEFAULT_LIFETIME). */
+  defaultSeconds: number;
 }
 
 function bad(message: string, path: string): never {
   throw new SignetError("bad_provisioner", message, { detail: { path } });
+}
+
+export function isProvisionerName(name: unknown): name is string {
+  return typeof name === "string" && NAME.test(name);
 }
 
 export function validateProvisionerName(name: unknown): string {
@@ -36,7 +42,7 @@ export function validateProvisioner(input: Record<string, unknown>, limits: Life
   }
   const profile = input.profile ?? "client";
   if (!isProfileName(profile)) bad(`profile must be one of ${PROFILE_NAMES.join(", ")}`, "profile");
-  const defaultLifetimeSeconds = input.defaultLifetimeSeconds ?? 24 * 3600;
+  const defaultLifetimeSeconds = input.defaultLifetimeSeconds ?? limits.defaultSeconds;
   const maxLifetimeSeconds = input.maxLifetimeSeconds ?? Math.max(limits.maxSeconds, 0);
   for (const [key, v] of [["defaultLifetimeSeconds", defaultLifetimeSeconds], ["maxLifetimeSeconds", maxLifetimeSeconds]] as const) {
     if (typeof v !== "number" || !Number.isInteger(v)) bad(`${key} must be an integer number of seconds`, key);

@@ -129,6 +129,15 @@ export const PKCS9_OIDS = {
   extensionRequest: "1.2.840.113549.1.9.14",
 } as const;
 
+/** Password-based encryption of exported private keys (RFC 8018 PBES2, as EncryptedPrivateKeyInfo
+ * in RFC 5958): PBKDF2 with HMAC-SHA256, then AES-256-CBC. */
+export const PBES2_OIDS = {
+  pbes2: "1.2.840.113549.1.5.13",
+  pbkdf2: "1.2.840.113549.1.5.12",
+  hmacWithSHA256: "1.2.840.113549.2.9",
+  aes256Cbc: "2.16.840.1.101.3.4.1.42",
+} as const;
+
 /** Every OID above under one flat, prefixed name, for call sites that want a single import. */
 export const OID = {
   ...EXTENSION_OIDS,
@@ -143,5 +152,9 @@ export const OID = {
   adCaIssuers: ACCESS_METHOD_OIDS.caIssuers,
   challengePassword: PKCS9_OIDS.challengePassword,
   extensionRequest: PKCS9_OIDS.extensionRequest,
+  pbes2: PBES2_OIDS.pbes2,
+  pbkdf2: PBES2_OIDS.pbkdf2,
+  hmacWithSHA256: PBES2_OIDS.hmacWithSHA256,
+  aes256Cbc: PBES2_OIDS.aes256Cbc,
   signetArc: SIGNET_ARC,
 } as const;

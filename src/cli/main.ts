@@ -7,10 +7,21 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { SignetError, isSignetError } from "../../ca/errors.js";
 import { generateKeyPair } from "../../ca/keys/generate.js";
 import { CA_KEY_ALGORITHMS, type KeyAlgorithm } from "../../ca/signer.js";
-import { buildCsr, parseDistinguishedNameString, toPem } from "../../ca/x509/index.js";
+import { buildCsr, derOrPem, parseDistinguishedNameString, toPem } from "../../ca/x509/index.js";
 import { bootstrapDatabase, writeSecretFile } from "../bootstrap.js";
 import { loadConfig, parseDuration, type Config } from "../config.js";
-import { caExists, caFiles, exportRootKey, generatePassphraseFile, importCa, initCa, loadCa, resolvePassphrase } from "../home/ca-files.js";
+import {
+  ROOT_EXPORT_PASSPHRASE_ENV,
+  caExists,
+  caFiles,
+  exportRootKey,
+  generatePassphraseFile,
+  importCa,
+  initCa,
+  loadCa,
+  resolvePassphrase,
+  resolveRootExportPassphrase,
+} from "../home/ca-files.js";
 import { createLogger } from "../log.js";
 import { openDatabaseFor, openServices } from "../services.js";
 import { startServer } from "../server/server.js";
@@ -77,7 +88,10 @@ export function buildProgram(): Command {
     .option("--root-path-len <n>", "root pathLenConstraint", "1")
     .option("--intermediate-path-len <n>", "intermediate pathLenConstraint", "0")
     .option("--offline-root <file>", "write the root key (encrypted PKCS#8) to FILE and keep it off this server")
-    .option("--offline-root-passphrase-file <file>", "passphrase for the offline root file (default: the CA passphrase)")
+    .option(
+      "--offline-root-passphrase-file <file>",
+      `passphrase for the offline root file, not the CA passphrase (or set ${ROOT_EXPORT_PASSPHRASE_ENV})`,
+    )
     .option("--import-root-cert <file>", "import: the existing root certificate (PEM)")
     .option("--import-intermediate-cert <file>", "import: the existing intermediate certificate (PEM)")
     .option("--import-intermediate-key <file>", "import: the intermediate's private key (PEM, PKCS#8/SEC1/PKCS#1, may be encrypted)")
@@ -89,11 +103,25 @@ export function buildProgram(): Command {
       run(async (o: Record<string, string | boolean | undefined>, _cmd: Command) => {
         const cfg = config();
         if (caExists(cfg.home)) throw new SignetError("ca_already_initialized", `a CA already exists in ${cfg.home}`);
-        let passphrase: string;
+        let passphrase: string | undefined;
         try {
           ({ passphrase } = resolvePassphrase(cfg.home, process.env));
         } catch (err) {
           if (!o.generatePassphrase || !isSignetError(err, "passphrase_required")) throw err;
+        }
+        if (typeof o.offlineRootPassphraseFile === "string" && typeof o.offlineRoot !== "string") {
+          throw new SignetError("bad_request", "--offline-root-passphrase-file needs --offline-root");
+        }
+        // Before a passphrase is generated: a refusal must leave the home as it was.
+        const offlineRootPassphrase =
+          typeof o.offlineRoot === "string"
+            ? resolveRootExportPassphrase(process.env, {
+                file: typeof o.offlineRootPassphraseFile === "string" ? o.offlineRootPassphraseFile : undefined,
+                flag: "--offline-root-passphrase-file",
+                caPassphrase: passphrase,
+              })
+            : undefined;
+        if (passphrase === undefined) {
           passphrase = generatePassphraseFile(cfg.home);
           process.stderr.write("signet: generated a CA passphrase in $SIGNET_HOME/secrets/ca-passphrase: for development only\n");
         }
@@ -124,13 +152,8 @@ export function buildProgram(): Command {
             intermediateLifetimeSeconds: parseDuration(o.intermediateLifetime as string, "--intermediate-lifetime"),
             rootPathLength: nonNegativeInt(o.rootPathLen as string, "--root-path-len"),
             intermediatePathLength: nonNegativeInt(o.intermediatePathLen as string, "--intermediate-path-len"),
-            ...(typeof o.offlineRoot === "string"
-              ? {
-                  offlineRoot: {
-                    outFile: o.offlineRoot,
-                    passphrase: typeof o.offlineRootPassphraseFile === "string" ? readPassphraseFile(o.offlineRootPassphraseFile) : passphrase,
-                  },
-                }
+            ...(typeof o.offlineRoot === "string" && offlineRootPassphrase !== undefined
+              ? { offlineRoot: { outFile: o.offlineRoot, passphrase: offlineRootPassphrase } }
               : {}),
           });
         }
@@ -513,19 +536,21 @@ export function buildProgram(): Command {
     .command("export-root-key")
     .description("write the root key as encrypted PKCS#8 for offline storage; with --remove, delete it from this server")
     .requiredOption("--out <file>", "where to write it (must not exist)")
-    .option("--passphrase-file <file>", "passphrase for the exported file (default: the CA passphrase)")
+    .option("--passphrase-file <file>", `passphrase for the exported file, not the CA passphrase (or set ${ROOT_EXPORT_PASSPHRASE_ENV})`)
     .option("--remove", "remove the root key from $SIGNET_HOME afterwards (the intermediate keeps issuing; restart the server)")
     .option("--json", "machine-readable output")
     .action(
       run(async (o: JsonFlag & { out: string; passphraseFile?: string; remove?: boolean }, _cmd: Command) => {
         const cfg = config();
         const { passphrase } = resolvePassphrase(cfg.home, process.env);
-        await loadCa(cfg.home, passphrase); // fails early on a wrong passphrase
-        await exportRootKey(cfg.home, passphrase, {
-          outFile: o.out,
-          exportPassphrase: o.passphraseFile ? readPassphraseFile(o.passphraseFile) : passphrase,
-          remove: Boolean(o.remove),
+        const exportPassphrase = resolveRootExportPassphrase(process.env, {
+          file: o.passphraseFile,
+          flag: "--passphrase-file",
+          caPassphrase: passphrase,
         });
+        await loadCa(cfg.home, passphrase); // fails early on a wrong passphrase
+        // Recorded in ca.json (rootKeyExports): the server audits it at its next start.
+        await exportRootKey(cfg.home, passphrase, { outFile: o.out, exportPassphrase, remove: Boolean(o.remove) });
         out(o, { exported: o.out, removed: Boolean(o.remove) }, () =>
           process.stdout.write(`root key written to ${o.out}${o.remove ? "; removed from this server (restart signet to drop it from memory)" : ""}\n`),
         );
@@ -541,14 +566,7 @@ function nonNegativeInt(v: string, flag: string): number {
 }
 
 function derFromFile(path: string): Buffer {
-  const raw = readFileSync(path);
-  const text = raw.toString("latin1");
-  if (text.includes("-----BEGIN")) {
-    const m = /-----BEGIN (?:NEW )?CERTIFICATE REQUEST-----([\s\S]*?)-----END/.exec(text);
-    if (!m) throw new SignetError("bad_pem", `${path} holds no CERTIFICATE REQUEST`);
-    return Buffer.from(m[1]!.replace(/\s+/g, ""), "base64");
-  }
-  return raw;
+  return derOrPem(readFileSync(path), ["CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"]);
 }
 
 export async function main(argv: string[]): Promise<void> {

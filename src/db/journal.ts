@@ -7,7 +7,7 @@
 // PGlite instance): on this one hot path Prisma's query compiler cost as much CPU per certificate as
 // the signature. Low-rate writes (provisioners, revocations) use transact(), on Prisma.
 import type { Logger } from "pino";
-import { chainEvents } from "../../ca/audit.js";
+import { AUDIT_EVENTS, chainEvents } from "../../ca/audit.js";
 import { SerialConflict, type AuditEventInput, type AuditLog, type CertificateIntent, type CertificateRecord, type IssuanceLedger, type StoredAuditEvent } from "../../ca/ports.js";
 import type { PrismaClient } from "./database.js";
 import type { RawSql } from "./migrate.js";
@@ -126,6 +126,24 @@ export class Journal implements IssuanceLedger, AuditLog {
     });
   }
 
+  /** Marks intents that have been pending for longer than `olderThanSeconds` as failed: the process
+   * that recorded them stopped before signing or storing (nothing was handed out). Returns the serials. */
+  async sweepAbandoned(olderThanSeconds: number, actor = "system:sweep"): Promise<string[]> {
+    return this.transact(async (tx, append) => {
+      const reason = "abandoned: the process stopped before the certificate was signed and stored";
+      const rows = await tx.$queryRawUnsafe<{ serial: string }[]>(
+        `UPDATE certificates SET status = 'failed', failure = $1
+         WHERE status = 'pending' AND created_at < now() - make_interval(secs => $2) RETURNING serial`,
+        reason,
+        olderThanSeconds,
+      );
+      for (const { serial } of rows) {
+        append({ event: AUDIT_EVENTS.certificateFailed, actor, target: serial, data: { serial, reason } });
+      }
+      return rows.map((r) => r.serial);
+    });
+  }
+
   /** Runs `fn` in a transaction that holds the audit chain; events passed to `append` are chained and
    * stored with it, or not at all. */
   async transact<T>(fn: (tx: Tx, append: (e: AuditEventInput) => void) => Promise<T>): Promise<T> {
@@ -180,10 +198,9 @@ export class Journal implements IssuanceLedger, AuditLog {
   }
 
   async #write(batch: Op[]): Promise<void> {
+    let written: { stored: StoredAuditEvent[]; settle: () => void };
     try {
-      const { stored, settle } = await this.#writeBatch(batch);
-      this.#published(stored);
-      settle();
+      written = await this.#writeBatch(batch);
     } catch (err) {
       if (batch.length === 1) {
         batch[0]!.done.reject(err);
@@ -191,7 +208,11 @@ export class Journal implements IssuanceLedger, AuditLog {
       }
       // One bad operation must not fail its neighbours: retry each alone.
       for (const op of batch) await this.#write([op]);
+      return;
     }
+    // Committed: from here nothing may retry the batch (that would write its events twice).
+    written.settle();
+    this.#published(written.stored);
   }
 
   async #writeBatch(batch: Op[]): Promise<{ stored: StoredAuditEvent[]; settle: () => void }> {
@@ -233,10 +254,15 @@ export class Journal implements IssuanceLedger, AuditLog {
 
   #published(stored: StoredAuditEvent[]): void {
     if (stored.length === 0) return;
-    for (const e of stored) {
-      this.#log.info({ event: e.event, seq: e.seq.toString(), actor: e.actor, target: e.target, data: e.data, hash: e.hash }, e.event);
+    try {
+      for (const e of stored) {
+        this.#log.info({ event: e.event, seq: e.seq.toString(), actor: e.actor, target: e.target, data: e.data, hash: e.hash }, e.event);
+      }
+      this.onEvents?.(stored);
+    } catch (err) {
+      // The events are stored; a failing log sink or listener must not turn that into an error.
+      this.#log.error({ err }, "publishing stored audit events failed");
     }
-    this.onEvents?.(stored);
   }
 }
 

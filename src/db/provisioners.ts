@@ -3,6 +3,7 @@
 import { randomUUID } from "node:crypto";
 import { AUDIT_EVENTS, canonicalJson } from "../../ca/audit.js";
 import { SignetError } from "../../ca/errors.js";
+import type { NamePolicy } from "../../ca/policy/index.js";
 import type { ProvisionerRecord, ProvisionerSource } from "../../ca/ports.js";
 import type { ProvisionerInput } from "../../ca/provisioners/index.js";
 import type { PrismaClient } from "./database.js";
@@ -32,6 +33,8 @@ export class ProvisionerRepository implements ProvisionerSource {
     if (hit && Date.now() - hit.at < this.ttlMs) return hit.record;
     const row = await this.prisma.provisioner.findUnique({ where: { name } });
     const record = row ? provisionerFromRow(row) : null;
+    // Unknown names are cached too (they cost a query each), so the cache is bounded.
+    if (this.#cache.size >= 1_000) this.#cache.clear();
     this.#cache.set(name, { at: Date.now(), record });
     return record;
   }
@@ -69,6 +72,24 @@ export class ProvisionerRepository implements ProvisionerSource {
       return { provisioner: provisionerFromRow(row), created: false, changed: true };
     });
     this.#cache.delete(input.name);
+    return result;
+  }
+
+  /** Replaces only the policy, reading the current record inside the transaction (no lost update). */
+  async updatePolicy(name: string, policy: NamePolicy, actor: string): Promise<{ policy: NamePolicy; version: number }> {
+    const result = await this.journal.transact(async (tx, append) => {
+      const rows = await tx.$queryRawUnsafe<{ policy: unknown }[]>(`SELECT policy FROM provisioners WHERE name = $1 FOR UPDATE`, name);
+      if (rows.length === 0) throw new SignetError("unknown_provisioner", `no provisioner named ${name}`);
+      const before = rows[0]!.policy;
+      if (canonicalJson(before) === canonicalJson(policy)) {
+        const row = await tx.provisioner.findUniqueOrThrow({ where: { name } });
+        return { policy: row.policy as NamePolicy, version: row.version };
+      }
+      const row = await tx.provisioner.update({ where: { name }, data: { policy: policy as object, version: { increment: 1 } } });
+      append({ event: AUDIT_EVENTS.provisionerUpdated, actor, target: name, data: { changed: ["policy"], before: { policy: before }, after: { policy }, version: row.version } });
+      return { policy: row.policy as NamePolicy, version: row.version };
+    });
+    this.#cache.delete(name);
     return result;
   }
 

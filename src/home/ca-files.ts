@@ -5,12 +5,14 @@
 //     intermediate.pem  0644  intermediate certificate
 //     root.key          0600  signet-encrypted-key-v1 (absent when the root key is offline)
 //     intermediate.key  0600  signet-encrypted-key-v1
-//     ca.json           0644  metadata; its presence is what "a CA exists" means
+//     ca.json           0644  metadata; its presence is what "a CA exists" means. It also records every
+//                             export of the root key (rootKeyExports): the CLI that exports cannot
+//                             open the database a running server holds, so the server audits them.
 //   secrets/            0700
 //     ca-passphrase     0600  only in the zero-config setup, where no passphrase was supplied
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
-import { X509Certificate as NodeX509Certificate, randomBytes, type KeyObject } from "node:crypto";
+import { X509Certificate as NodeX509Certificate, createHash, randomBytes, type KeyObject } from "node:crypto";
 import {
   chmodSync,
   closeSync,
@@ -35,6 +37,7 @@ import { SignetError, isSignetError } from "../../ca/errors.js";
 import { decryptPrivateKey, encryptPrivateKey, exportEncryptedPkcs8, importPrivateKey } from "../../ca/keys/encrypted-key.js";
 import { generateKeyPair, isKeyAlgorithm, keyAlgorithmOf } from "../../ca/keys/generate.js";
 import { CA_KEY_ALGORITHMS, SoftwareSigner, type KeyAlgorithm } from "../../ca/signer.js";
+import { parseCertificate } from "../../ca/x509/index.js";
 
 export interface CaFiles {
   readonly home: string;
@@ -56,6 +59,22 @@ export interface CaMetadata {
   readonly rootKeyOffline: boolean;
   readonly root: CaCertificateSummary;
   readonly intermediate: CaCertificateSummary;
+  /** Every time the root key was written out of Signet, oldest first: by initCa with offlineRoot and
+   * by exportRootKey. Absent in files written before this was recorded, and when there was none. */
+  readonly rootKeyExports?: readonly RootKeyExport[];
+}
+
+/** One export of the root key, as recorded in ca.json. */
+export interface RootKeyExport {
+  /** When the encrypted copy was written (ISO 8601). */
+  readonly at: string;
+  /** Whether the key left the home with it: true when ca/root.key was deleted (or, for initCa's
+   * offline root, never written). */
+  readonly removed: boolean;
+  /** SHA-256 of the root key's SubjectPublicKeyInfo (DER), lower-case hex. */
+  readonly fingerprint: string;
+  /** The absolute path the encrypted copy was written to. */
+  readonly outFile: string;
 }
 
 export interface CaCertificateSummary {
@@ -106,6 +125,8 @@ export const DEFAULT_INTERMEDIATE_SUBJECT = "CN=Signet Intermediate CA,O=Signet"
 export const DEFAULT_ROOT_LIFETIME_SECONDS = 10 * 365 * 24 * 3600;
 export const DEFAULT_INTERMEDIATE_LIFETIME_SECONDS = 5 * 365 * 24 * 3600;
 export const MIN_PASSPHRASE_LENGTH = 12;
+/** Environment variable holding the passphrase for a root key leaving Signet. */
+export const ROOT_EXPORT_PASSPHRASE_ENV = "SIGNET_ROOT_EXPORT_PASSPHRASE";
 
 const ROOT_LABEL = "root";
 const INTERMEDIATE_LABEL = "intermediate";
@@ -183,6 +204,50 @@ function checkPassphrase(passphrase: string, what: string): string {
   return passphrase;
 }
 
+/** The passphrase for a root key leaving Signet: from the file a command's flag names, or from
+ * SIGNET_ROOT_EXPORT_PASSPHRASE. There is no default: the CA passphrase would do nothing for an
+ * offline root when it sits in $SIGNET_HOME/secrets next to the CA. */
+export function resolveRootExportPassphrase(
+  env: NodeJS.ProcessEnv,
+  opts: {
+    /** The file the command's flag names, if given. */
+    readonly file?: string | undefined;
+    /** The flag, for messages: "--passphrase-file". */
+    readonly flag: string;
+    /** The CA passphrase, which the export passphrase must differ from; omitted when it is a fresh
+     * random one. */
+    readonly caPassphrase?: string | undefined;
+  },
+): string {
+  const direct = env[ROOT_EXPORT_PASSPHRASE_ENV];
+  if (opts.file !== undefined && direct) {
+    throw new SignetError("config_invalid", `pass ${opts.flag} or set ${ROOT_EXPORT_PASSPHRASE_ENV}, not both`);
+  }
+  let passphrase: string;
+  if (opts.file !== undefined) {
+    if (!existsSync(opts.file)) throw new SignetError("config_invalid", `${opts.flag} names ${opts.file}, which does not exist`);
+    passphrase = checkPassphrase(readPassphraseFile(opts.file), `the passphrase in ${opts.file}`);
+  } else if (direct) {
+    passphrase = checkPassphrase(direct, ROOT_EXPORT_PASSPHRASE_ENV);
+  } else {
+    throw new SignetError(
+      "passphrase_required",
+      `the exported root key needs a passphrase of its own: pass ${opts.flag} FILE or set ${ROOT_EXPORT_PASSPHRASE_ENV}`,
+    );
+  }
+  if (opts.caPassphrase !== undefined) checkExportPassphraseDiffers(passphrase, opts.caPassphrase);
+  return passphrase;
+}
+
+function checkExportPassphraseDiffers(exportPassphrase: string, caPassphrase: string): void {
+  if (exportPassphrase === caPassphrase) {
+    throw new SignetError(
+      "config_invalid",
+      "the root key export passphrase must differ from the CA passphrase: whoever can start this CA could otherwise open the offline root",
+    );
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Creating, importing and loading the CA
 
@@ -235,6 +300,7 @@ export async function initCa(home: string, opts: InitCaOptions): Promise<CaMater
       intermediateKey: intermediateKeys.privateKey,
       passphrase: opts.passphrase,
       source: "generated",
+      ...(offline ? { rootKeyExports: [rootKeyExport(rootCertDer, offline.outFile, true)] } : {}),
     });
   } catch (err) {
     // The root key written for a CA that was never committed must not linger.
@@ -257,6 +323,8 @@ export async function importCa(home: string, opts: ImportCaOptions): Promise<CaM
   }
   const rootAlgorithm = certificateKeyAlgorithm(rootCertDer, "root");
   const intermediateAlgorithm = certificateKeyAlgorithm(intermediateCertDer, "intermediate");
+  checkHasSubjectKeyId(rootCertDer, "root");
+  checkHasSubjectKeyId(intermediateCertDer, "intermediate");
   checkIssuedBy(rootCertDer, rootCertDer);
   checkIssuedBy(intermediateCertDer, rootCertDer);
   checkCurrent(rootCertDer, "root");
@@ -331,11 +399,25 @@ export function readCaMetadata(home: string): CaMetadata {
     m.version !== METADATA_VERSION ||
     typeof m.rootKeyOffline !== "boolean" ||
     !isKeyAlgorithm(m.root?.keyAlgorithm) ||
-    !isKeyAlgorithm(m.intermediate?.keyAlgorithm)
+    !isKeyAlgorithm(m.intermediate?.keyAlgorithm) ||
+    !(m.rootKeyExports === undefined || (Array.isArray(m.rootKeyExports) && m.rootKeyExports.every(isRootKeyExport)))
   ) {
     throw new SignetError("config_invalid", `${files.metadata} is not a version ${METADATA_VERSION} Signet CA metadata file`);
   }
   return m as CaMetadata;
+}
+
+function isRootKeyExport(e: unknown): e is RootKeyExport {
+  if (typeof e !== "object" || e === null) return false;
+  const { at, removed, fingerprint, outFile } = e as Record<string, unknown>;
+  return (
+    typeof at === "string" &&
+    !Number.isNaN(Date.parse(at)) &&
+    typeof removed === "boolean" &&
+    typeof fingerprint === "string" &&
+    /^[0-9a-f]{64}$/.test(fingerprint) &&
+    typeof outFile === "string"
+  );
 }
 
 /** Moves the root key off the machine: writes it as encrypted PKCS#8 to `outFile` and, with
@@ -351,6 +433,7 @@ export async function exportRootKey(
     throw new SignetError("root_key_offline", "the root key is not stored under this home directory");
   }
   checkPassphrase(opts.exportPassphrase, "the export passphrase");
+  checkExportPassphraseDiffers(opts.exportPassphrase, passphrase);
   const outFile = resolve(opts.outFile);
   refuseExistingFile(outFile);
   const rootCertDer = readCertificate(files.rootCert, "root");
@@ -361,13 +444,23 @@ export async function exportRootKey(
   // Before the only other copy goes, prove the export opens with the passphrase given.
   const readBack = importPrivateKey(readFileSync(outFile, "utf8"), opts.exportPassphrase);
   checkKeyMatchesCertificate(rootCertDer, readBack);
-  if (!opts.remove) return { outFile, removed: false };
 
-  // ca.json first: a crash in between leaves a key file that is ignored, never a CA that expects a
-  // key it no longer has.
-  writeFileAtomic(files.metadata, metadataJson({ ...metadata, rootKeyOffline: true }), 0o644);
+  // ca.json first, with the export recorded for the server to audit: a crash in between leaves a
+  // key file that is ignored, never a CA that expects a key it no longer has.
+  const rootKeyExports = [...(metadata.rootKeyExports ?? []), rootKeyExport(rootCertDer, outFile, opts.remove)];
+  writeFileAtomic(
+    files.metadata,
+    metadataJson({ ...metadata, ...(opts.remove ? { rootKeyOffline: true } : {}), rootKeyExports }),
+    0o644,
+  );
+  if (!opts.remove) return { outFile, removed: false };
   wipeAndUnlink(files.rootKey);
   return { outFile, removed: true };
+}
+
+function rootKeyExport(rootCertDer: Buffer, outFile: string, removed: boolean): RootKeyExport {
+  const spki = certificatePublicKey(rootCertDer).export({ type: "spki", format: "der" });
+  return { at: new Date().toISOString(), removed, fingerprint: createHash("sha256").update(spki).digest("hex"), outFile };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -380,6 +473,7 @@ interface CaContents {
   readonly intermediateKey: KeyObject;
   readonly passphrase: string;
   readonly source: CaMetadata["source"];
+  readonly rootKeyExports?: readonly RootKeyExport[];
 }
 
 /** Writes the whole CA into a staging directory and renames it to ca/: rename(2) refuses a
@@ -392,6 +486,7 @@ function commitCa(files: CaFiles, c: CaContents): void {
     rootKeyOffline: c.rootKey === undefined,
     root: summarize(c.rootCertDer),
     intermediate: summarize(c.intermediateCertDer),
+    ...(c.rootKeyExports ? { rootKeyExports: c.rootKeyExports } : {}),
   };
   ensureHome(files.home);
   const stage = mkdtempSync(join(files.home, ".ca-staging-"));
@@ -496,6 +591,18 @@ function certificateKeyAlgorithm(der: Buffer, role: string): KeyAlgorithm {
   } catch (err) {
     if (isSignetError(err, "forbidden_key")) throw new SignetError("forbidden_key", `the ${role} certificate's key: ${err.message}`);
     throw err;
+  }
+}
+
+/** Signet names each CA by its subject key identifier (and writes it into what the CA issues as the
+ * authority key identifier), so a CA certificate without one cannot be served. */
+function checkHasSubjectKeyId(der: Buffer, role: string): void {
+  const keyId = parseCertificate(der).subjectKeyId;
+  if (keyId === undefined || keyId.length === 0) {
+    throw new SignetError(
+      "bad_pem",
+      `the ${role} certificate has no subject key identifier extension, which Signet needs to name the CA and to write the authority key identifier of what it issues; reissue it with one (openssl: subjectKeyIdentifier=hash)`,
+    );
   }
 }
 

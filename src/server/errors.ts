@@ -6,6 +6,9 @@ import { type ErrorCode, isSignetError } from "../../ca/errors.js";
 
 export const HTTP_STATUS: Record<ErrorCode, number> = {
   bad_request: 400,
+  body_too_large: 413,
+  unsupported_media_type: 415,
+  not_found: 404,
   bad_csr: 400,
   bad_csr_signature: 400,
   bad_pem: 400,
@@ -57,7 +60,7 @@ export const errorBodySchema = {
   },
 } as const;
 
-function body(statusCode: number, code: string, message: string, detail?: Record<string, unknown>): ErrorBody {
+function body(statusCode: number, code: ErrorCode, message: string, detail?: Record<string, unknown>): ErrorBody {
   return { statusCode, code, error: STATUS_CODES[statusCode] ?? "Error", message, ...(detail ? { detail } : {}) };
 }
 

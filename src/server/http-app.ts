@@ -2,6 +2,7 @@
 // (roots, intermediates, the AIA caIssuers URL), and in later steps CRLs, OCSP and SCEP.
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { Services } from "../services.js";
+import { SignetError } from "../../ca/errors.js";
 import { toPem } from "../../ca/x509/index.js";
 import { AJV_OPTIONS, installCommon } from "./common.js";
 
@@ -31,7 +32,7 @@ export async function buildHttpApp(s: Services, ready: () => boolean): Promise<F
     async (req, reply) => {
       const [id, ext] = req.params.id.split(".") as [string, string];
       const der = byId.get(id);
-      if (!der) return reply.status(404).send({ statusCode: 404, code: "not_found", error: "Not Found", message: `no CA certificate ${id}` });
+      if (!der) throw new SignetError("not_found", `no CA certificate ${id}`);
       if (ext === "pem") return reply.type("application/pem-certificate-chain").header("cache-control", cache).send(toPem("CERTIFICATE", der));
       return reply.type("application/pkix-cert").header("cache-control", cache).send(der);
     },

@@ -6,7 +6,7 @@ import type { SecureContextOptions } from "node:tls";
 import type { Services } from "../services.js";
 import { adminApi } from "./admin/index.js";
 import { makeAdminAuth } from "./admin/auth.js";
-import { AJV_OPTIONS, installCommon } from "./common.js";
+import { AJV_OPTIONS, installCommon, rejectUnstorableText } from "./common.js";
 
 export interface TlsMaterial {
   key: string;
@@ -47,6 +47,7 @@ export async function buildHttpsApp(s: Services, tls: TlsMaterial, ready: () => 
       // One authentication hook for everything under /admin, the API description included.
       admin.decorateRequest("admin", null);
       admin.addHook("onRequest", makeAdminAuth(s));
+      admin.addHook("preValidation", rejectUnstorableText);
       admin.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
       await admin.register(adminApi(s), { prefix: "/v1" });
     },

@@ -11,6 +11,8 @@ import { buildHttpApp } from "./http-app.js";
 import { buildHttpsApp, TLS_OPTIONS } from "./https-app.js";
 import { ensureSystemProvisioner, issueServerTls } from "./tls.js";
 
+const ABANDONED_AFTER_SECONDS = 600;
+
 export interface RunningServer {
   services: Services;
   https: FastifyInstance;
@@ -29,6 +31,9 @@ export async function startServer(cfg: Config, log: Logger, env: NodeJS.ProcessE
   try {
     const { adminTokenFile } = await bootstrapDatabase(s, prepared.created);
     await ensureSystemProvisioner(s);
+    // An intent older than any request can take belongs to a process that stopped mid-issuance.
+    const abandoned = await s.journal.sweepAbandoned(ABANDONED_AFTER_SECONDS);
+    if (abandoned.length > 0) log.warn({ serials: abandoned }, "marked abandoned certificate intents as failed");
     let { tls, issued } = await issueServerTls(s);
     let ready = false;
     https = await buildHttpsApp(s, tls, () => ready);
@@ -38,11 +43,12 @@ export async function startServer(cfg: Config, log: Logger, env: NodeJS.ProcessE
     ready = true;
 
     const httpsServer = https.server as HttpsServer;
-    const scheduleRenewal = () => {
+    const RETRY_MS = 5 * 60_000;
+    const scheduleRenewal = (retrying = false) => {
       const life = issued.notAfter.getTime() - issued.notBefore.getTime();
       const at = issued.notBefore.getTime() + (life * 2) / 3;
-      // setTimeout holds at most ~24.8 days; re-check at least daily.
-      const delay = Math.min(Math.max(at - Date.now(), 1_000), 86_400_000);
+      // setTimeout holds at most ~24.8 days; re-check at least daily. After a failure, 5 minutes.
+      const delay = retrying ? RETRY_MS : Math.min(Math.max(at - Date.now(), 1_000), 86_400_000);
       renewTimer = setTimeout(() => {
         if (Date.now() < at) return scheduleRenewal();
         issueServerTls(s)
@@ -50,10 +56,11 @@ export async function startServer(cfg: Config, log: Logger, env: NodeJS.ProcessE
             ({ tls, issued } = next);
             httpsServer.setSecureContext({ ...TLS_OPTIONS, key: tls.key, cert: tls.cert, ca: tls.ca });
             log.info({ serial: issued.serialHex, notAfter: issued.notAfter }, "renewed the HTTPS certificate");
-          })
-          .catch((err: unknown) => log.error({ err }, "could not renew the HTTPS certificate; retrying in 5 minutes"))
-          .finally(() => {
             if (renewTimer) scheduleRenewal();
+          })
+          .catch((err: unknown) => {
+            log.error({ err }, "could not renew the HTTPS certificate; retrying in 5 minutes");
+            if (renewTimer) scheduleRenewal(true);
           });
       }, delay);
       renewTimer.unref();

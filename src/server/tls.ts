@@ -4,6 +4,8 @@
 import { generateKeyPairSync } from "node:crypto";
 import { isIP } from "node:net";
 import type { IssuedCertificate } from "../../ca/authority.js";
+import { isSignetError, SignetError } from "../../ca/errors.js";
+import { compileNamePolicy, type NamePolicy } from "../../ca/policy/index.js";
 import { buildCsr, toPem } from "../../ca/x509/index.js";
 import type { Services } from "../services.js";
 import type { TlsMaterial } from "./https-app.js";
@@ -25,6 +27,23 @@ export async function ensureSystemProvisioner(s: Services): Promise<void> {
     },
     "system:bootstrap",
   );
+}
+
+/** Refuses a name policy under which Signet could no longer issue its own HTTPS certificate: applied
+ * to the authority-wide policy and to signet-system's, it would take the admin API down at the next
+ * start or renewal. */
+export function assertKeepsOwnCertificate(policy: NamePolicy, label: string, publicHost: string): void {
+  const names = serverNames(publicHost);
+  try {
+    compileNamePolicy(policy, label).check({ ...names, uri: [], email: [] });
+  } catch (err) {
+    if (!isSignetError(err, "forbidden_name")) throw err;
+    throw new SignetError(
+      "conflict",
+      `this ${label} name policy would refuse Signet's own HTTPS certificate (${err.message}); allow ${[...names.dns, ...names.ip].join(", ")} or change SIGNET_PUBLIC_HOST`,
+      { detail: { names: [...names.dns, ...names.ip] } },
+    );
+  }
 }
 
 export function serverNames(publicHost: string): { dns: string[]; ip: string[] } {

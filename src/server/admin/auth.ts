@@ -25,6 +25,10 @@ declare module "fastify" {
 }
 
 const CERT_STATUS_TTL_MS = 10_000;
+/** Audited authentication failures per client address per minute; beyond it they are counted and the
+ * count goes into the next audited failure, so an unauthenticated client cannot grow the audit chain
+ * (or contend for its lock) without bound. Metrics count every failure. */
+export const AUDITED_FAILURES_PER_MINUTE = 60;
 
 export function makeAdminAuth(s: Services) {
   // Parsing the peer certificate is per connection, not per request.
@@ -56,16 +60,32 @@ export function makeAdminAuth(s: Services) {
     return valid;
   }
 
+  const failuresByIp = new Map<string, { windowStart: number; audited: number; suppressed: number }>();
+
   async function fail(req: FastifyRequest, reason: string, message: string): Promise<never> {
     s.metrics.adminAuthFailures.inc({ reason });
-    await s.journal
-      .append({
-        event: AUDIT_EVENTS.adminAuthFailed,
-        actor: "anonymous",
-        target: null,
-        data: { reason, ip: req.ip, method: req.method, route: req.routeOptions.url ?? req.url.split("?")[0] },
-      })
-      .catch((err: unknown) => req.log.error({ err }, "could not record an admin authentication failure"));
+    const now = Date.now();
+    let w = failuresByIp.get(req.ip);
+    if (!w || now - w.windowStart >= 60_000) {
+      if (failuresByIp.size >= 10_000) failuresByIp.clear();
+      w = { windowStart: now, audited: 0, suppressed: w?.suppressed ?? 0 };
+      failuresByIp.set(req.ip, w);
+    }
+    if (w.audited < AUDITED_FAILURES_PER_MINUTE) {
+      w.audited++;
+      const suppressed = w.suppressed;
+      w.suppressed = 0;
+      await s.journal
+        .append({
+          event: AUDIT_EVENTS.adminAuthFailed,
+          actor: "anonymous",
+          target: null,
+          data: { reason, ip: req.ip, method: req.method, route: req.routeOptions.url ?? req.url.split("?")[0], ...(suppressed > 0 ? { suppressedBefore: suppressed } : {}) },
+        })
+        .catch((err: unknown) => req.log.error({ err }, "could not record an admin authentication failure"));
+    } else {
+      w.suppressed++;
+    }
     throw new SignetError("unauthenticated", message);
   }
 

@@ -28,7 +28,7 @@ export function listAuditEvents(app: FastifyInstance, s: Services): void {
           type: "object",
           additionalProperties: false,
           properties: {
-            after: { type: "string", pattern: "^[0-9]{1,19}$" },
+            after: { type: "string", pattern: "^[0-9]{1,18}$" },
             limit: { type: "integer", minimum: 1, maximum: 1000, default: 100 },
             event: { type: "string" },
             target: { type: "string" },

@@ -1,6 +1,5 @@
 // POST /admin/v1/certificates — issue from a CSR through the admin provisioner.
 import type { FastifyInstance } from "fastify";
-import { assertProfileName } from "../../../../ca/profiles.js";
 import type { Services } from "../../../services.js";
 import { certificateJson, certificateSchema, errorResponses } from "../schemas.js";
 
@@ -53,7 +52,7 @@ export function issueCertificate(app: FastifyInstance, s: Services): void {
         provisioner: b.provisioner ?? "admin",
         via: "admin",
         actor: req.admin!.actor,
-        profile: b.profile === undefined ? undefined : assertProfileName(b.profile),
+        profile: b.profile,
         lifetimeSeconds: b.lifetimeSeconds,
         roles: b.roles,
         identity: b.identity,

@@ -5,6 +5,7 @@ import { SignetError } from "../../../../ca/errors.js";
 import { validateNamePolicy, type NamePolicy } from "../../../../ca/policy/index.js";
 import { validateProvisionerName } from "../../../../ca/provisioners/validate.js";
 import type { Services } from "../../../services.js";
+import { assertKeepsOwnCertificate, SYSTEM_PROVISIONER } from "../../tls.js";
 import { errorResponses, nameParams, namePolicySchema } from "../schemas.js";
 
 const policyResponse = { type: "object", properties: { policy: namePolicySchema, version: { type: "integer" } } } as const;
@@ -21,7 +22,11 @@ export function putAuthorityPolicy(app: FastifyInstance, s: Services): void {
   app.put<{ Body: NamePolicy }>(
     "/policy",
     { schema: { summary: "Replace the authority-wide name policy", tags: ["policy"], body: namePolicySchema, response: { 200: policyResponse, ...errorResponses } } },
-    async (req) => s.policy.put(validateNamePolicy(req.body), req.admin!.actor),
+    async (req) => {
+      const policy = validateNamePolicy(req.body);
+      assertKeepsOwnCertificate(policy, "authority", s.config.publicHost);
+      return s.policy.put(policy, req.admin!.actor);
+    },
   );
 }
 
@@ -45,11 +50,10 @@ export function putProvisionerPolicy(app: FastifyInstance, s: Services): void {
     },
     async (req) => {
       const name = validateProvisionerName(req.params.name);
-      const p = await s.provisioners.get(name);
-      if (!p) throw new SignetError("unknown_provisioner", `no provisioner named ${name}`);
-      const { id: _id, version: _v, createdAt: _c, updatedAt: _u, ...rest } = p;
-      const r = await s.provisioners.upsert({ ...rest, policy: validateNamePolicy(req.body) }, req.admin!.actor);
-      return { policy: r.provisioner.policy, version: r.provisioner.version };
+      const policy = validateNamePolicy(req.body);
+      if (name === SYSTEM_PROVISIONER) assertKeepsOwnCertificate(policy, `provisioner ${name}`, s.config.publicHost);
+      const r = await s.provisioners.updatePolicy(name, policy, req.admin!.actor);
+      return { policy: r.policy, version: r.version };
     },
   );
 }

@@ -5,6 +5,7 @@ import { SignetError } from "../../../../ca/errors.js";
 import { validateProvisioner } from "../../../../ca/provisioners/index.js";
 import { validateProvisionerName } from "../../../../ca/provisioners/validate.js";
 import type { Services } from "../../../services.js";
+import { assertKeepsOwnCertificate, SYSTEM_PROVISIONER } from "../../tls.js";
 import { errorResponses, nameParams, provisionerBodySchema, provisionerJson, provisionerSchema } from "../schemas.js";
 
 export function listProvisioners(app: FastifyInstance, s: Services): void {
@@ -49,9 +50,13 @@ export function putProvisioner(app: FastifyInstance, s: Services): void {
     async (req, reply) => {
       const cfg = s.config;
       const input = validateProvisioner(
-        { ...req.body, name: req.params.name, defaultLifetimeSeconds: req.body.defaultLifetimeSeconds ?? cfg.defaultLifetimeSeconds },
-        { minSeconds: cfg.minLifetimeSeconds, maxSeconds: cfg.maxLifetimeSeconds },
+        { ...req.body, name: req.params.name },
+        { minSeconds: cfg.minLifetimeSeconds, maxSeconds: cfg.maxLifetimeSeconds, defaultSeconds: cfg.defaultLifetimeSeconds },
       );
+      if (input.name === SYSTEM_PROVISIONER) {
+        if (!input.enabled) throw new SignetError("conflict", `${SYSTEM_PROVISIONER} issues Signet's own certificates and cannot be disabled`);
+        assertKeepsOwnCertificate(input.policy, `provisioner ${input.name}`, cfg.publicHost);
+      }
       const r = await s.provisioners.upsert(input, req.admin!.actor);
       return reply.status(r.created ? 201 : 200).send(provisionerJson(r.provisioner));
     },
@@ -63,7 +68,9 @@ export function deleteProvisioner(app: FastifyInstance, s: Services): void {
     "/provisioners/:name",
     { schema: { summary: "Delete a provisioner", tags: ["provisioners"], params: nameParams, response: { 204: { type: "null" }, ...errorResponses } } },
     async (req, reply) => {
-      const gone = await s.provisioners.delete(validateProvisionerName(req.params.name), req.admin!.actor);
+      const name = validateProvisionerName(req.params.name);
+      if (name === SYSTEM_PROVISIONER) throw new SignetError("conflict", `${SYSTEM_PROVISIONER} issues Signet's own certificates and cannot be deleted`);
+      const gone = await s.provisioners.delete(name, req.admin!.actor);
       if (!gone) throw new SignetError("unknown_provisioner", `no provisioner named ${req.params.name}`);
       return reply.status(204).send();
     },
