@@ -51,7 +51,7 @@ export async function openServices(cfg: Config, log: Logger, ca: CaMaterial, db?
     database.prisma,
     database.raw,
     log.child({ component: "audit" }),
-    database.kind === "postgresql" ? { maxBatch: 128, maxInFlight: 2 } : { maxBatch: 64, maxInFlight: 1 },
+    database.kind === "postgresql" ? { maxBatch: 128, maxInFlight: 2 } : { maxBatch: 64, maxInFlight: 1, singleWriter: true },
   );
   const certificates = new CertificateRepository(database.prisma);
   const provisioners = new ProvisionerRepository(database.prisma, journal);

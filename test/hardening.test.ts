@@ -193,3 +193,28 @@ describe("a root key export made by the CLI reaches the audit chain", () => {
     }
   });
 });
+
+describe("the journal's one-statement batches on the embedded database", () => {
+  it("writes batches in one statement, and falls back to the exact path when an assumption fails", async () => {
+    const s = ts.server.services;
+    const before = { ...s.journal.stats };
+    const issued = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        s.authority.sign({ csr: makeCsr({ cn: `b${i}`, sans: { dns: [`b${i}.internal`] } }).der, provisioner: "admin", via: "admin", actor: "test" }),
+      ),
+    );
+    expect(s.journal.stats.atOnce).toBeGreaterThan(before.atOnce);
+    expect(s.journal.stats.misses).toBe(before.misses);
+    // An intent for a serial that exists: the optimistic statement inserts nothing for it, so the
+    // batch is rolled back and written again exactly, where it fails alone with SerialConflict.
+    const existing = await s.certificates.get(issued[0]!.serialHex);
+    const { SerialConflict } = await import("../ca/ports.js");
+    await expect(
+      s.journal.recordIntent({ ...existing!, serialHex: existing!.serialHex }, { event: "certificate.intent", actor: "test", target: existing!.serialHex, data: {} }),
+    ).rejects.toBeInstanceOf(SerialConflict);
+    expect(s.journal.stats.misses).toBe(before.misses + 1);
+    expect(s.journal.stats.exact).toBeGreaterThan(before.exact);
+    expect((await s.audit.verify()).ok).toBe(true);
+    for (const c of issued) expect((await s.certificates.get(c.serialHex))?.status).toBe("valid");
+  });
+});

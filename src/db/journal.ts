@@ -7,7 +7,7 @@
 // PGlite instance): on this one hot path Prisma's query compiler cost as much CPU per certificate as
 // the signature. Low-rate writes (provisioners, revocations) use transact(), on Prisma.
 import type { Logger } from "pino";
-import { AUDIT_EVENTS, chainEvents } from "../../ca/audit.js";
+import { AUDIT_EVENTS, chainEvents, type ChainedEvent } from "../../ca/audit.js";
 import { SerialConflict, type AuditEventInput, type AuditLog, type CertificateIntent, type CertificateRecord, type IssuanceLedger, type StoredAuditEvent } from "../../ca/ports.js";
 import type { PrismaClient } from "./database.js";
 import type { RawSql } from "./migrate.js";
@@ -64,7 +64,25 @@ SELECT v.seq, v.time, v.event, v.actor, v.target, v.data, v.prev_hash, v.hash
 FROM jsonb_to_recordset($1::jsonb) AS v(seq bigint, time timestamptz, event text, actor text, target text,
   data jsonb, prev_hash text, hash text)`;
 
+// One statement for a whole batch, for the optimistic path: every data-modifying CTE runs exactly
+// once; the counts tell whether every operation did what was assumed when its events were chained.
+const WRITE_BATCH_AT_ONCE = `
+WITH ins AS (${INSERT_INTENTS.trim()}),
+iss AS (${COMPLETE_ISSUED.trim().replace("$1", "$2")}),
+fld AS (${MARK_FAILED.trim().replace("$1", "$3")}),
+ev AS (${INSERT_EVENTS.trim().replace("$1", "$4")} RETURNING 1),
+hd AS (UPDATE audit_head SET seq = $5::bigint, hash = $6 WHERE id = 1 AND seq = $7::bigint AND hash = $8 RETURNING 1)
+SELECT (SELECT count(*) FROM ins)::int AS ins, (SELECT count(*) FROM iss)::int AS iss,
+  (SELECT count(*) FROM fld)::int AS fld, (SELECT count(*) FROM ev)::int AS ev, (SELECT count(*) FROM hd)::int AS hd`;
+
+/** The optimistic write did not go as assumed; the batch is written again the exact way. */
+class OptimisticMiss extends Error {}
+
 export interface JournalOptions {
+  /** The only writer of this database (PGlite: one process, one connection). Batches then go as one
+   * optimistic statement each (PGlite's per-statement cost dominates its batches), falling back to
+   * the exact path when anything differs from what was assumed. */
+  singleWriter?: boolean;
   /** Most operations written in one transaction. */
   maxBatch?: number;
   /** Batches written concurrently, each on its own connection (PostgreSQL). They overlap their data
@@ -79,10 +97,15 @@ export class Journal implements IssuanceLedger, AuditLog {
   readonly #log: Logger;
   readonly #maxBatch: number;
   readonly #maxInFlight: number;
+  readonly #singleWriter: boolean;
+  /** The single writer's copy of the chain head after its last batch; checked by the statement. */
+  #head: { seq: bigint; hash: string } | null = null;
   #queue: Op[] = [];
   #inFlight = 0;
   #gathering = false;
   #idle: Array<() => void> = [];
+  /** Batches written in one statement, and those written the exact way (after a miss, or always). */
+  readonly stats = { atOnce: 0, exact: 0, misses: 0 };
   /** Called with each event after it is durably stored (the live feed and metrics hook in here). */
   onEvents: ((events: StoredAuditEvent[]) => void) | null = null;
 
@@ -92,6 +115,7 @@ export class Journal implements IssuanceLedger, AuditLog {
     this.#log = log;
     this.#maxBatch = opts.maxBatch ?? 64;
     this.#maxInFlight = opts.maxInFlight ?? 1;
+    this.#singleWriter = opts.singleWriter ?? false;
   }
 
   recordIntent(intent: CertificateIntent, audit: AuditEventInput): Promise<void> {
@@ -147,6 +171,7 @@ export class Journal implements IssuanceLedger, AuditLog {
   /** Runs `fn` in a transaction that holds the audit chain; events passed to `append` are chained and
    * stored with it, or not at all. */
   async transact<T>(fn: (tx: Tx, append: (e: AuditEventInput) => void) => Promise<T>): Promise<T> {
+    this.#head = null;
     let stored: StoredAuditEvent[] = [];
     const out = await this.#prisma.$transaction(
       async (tx) => {
@@ -159,6 +184,8 @@ export class Journal implements IssuanceLedger, AuditLog {
       },
       { timeout: 30_000, maxWait: 30_000 },
     );
+    // A batch that finished while this waited may have stored a copy this transaction made stale.
+    this.#head = null;
     this.#published(stored);
     return out;
   }
@@ -216,6 +243,58 @@ export class Journal implements IssuanceLedger, AuditLog {
   }
 
   async #writeBatch(batch: Op[]): Promise<{ stored: StoredAuditEvent[]; settle: () => void }> {
+    if (this.#singleWriter) {
+      try {
+        const written = await this.#writeBatchAtOnce(batch);
+        this.stats.atOnce++;
+        return written;
+      } catch (err) {
+        this.#head = null;
+        if (!(err instanceof OptimisticMiss)) throw err;
+        this.stats.misses++;
+      }
+    }
+    this.stats.exact++;
+    this.#head = null;
+    return this.#writeBatchExact(batch);
+  }
+
+  /** Assumes every operation succeeds, chains the events accordingly and writes it all in one
+   * statement; any count that differs rolls the transaction back (OptimisticMiss). */
+  async #writeBatchAtOnce(batch: Op[]): Promise<{ stored: StoredAuditEvent[]; settle: () => void }> {
+    return this.#raw.transaction(async (sql) => {
+      const failures = new Map<Op, unknown>();
+      const intents = firstPerSerial(batch, "intent", (serial) => new SerialConflict(serial), failures);
+      const issued = firstPerSerial(batch, "issued", (serial) => new Error(`certificate ${serial} is not pending`), failures);
+      const failed = firstPerSerial(batch, "failed", (serial) => new Error(`certificate ${serial} is not pending`), failures);
+      if (failures.size > 0) throw new OptimisticMiss();
+      const head = this.#head ?? (await lockHead(sql));
+      const stored = chainEvents(head, batch.map((o) => o.audit), new Date());
+      const last = stored[stored.length - 1]!;
+      const [counts] = await sql.query<{ ins: number; iss: number; fld: number; ev: number; hd: number }>(WRITE_BATCH_AT_ONCE, [
+        JSON.stringify(intents.map((o) => intentRow(o.intent))),
+        JSON.stringify(issued.map((o) => ({ serial: o.serial, der: o.der.toString("base64"), fingerprint: o.fingerprint }))),
+        JSON.stringify(failed.map((o) => ({ serial: o.serial, reason: o.reason }))),
+        eventRowsJson(stored),
+        last.seq.toString(),
+        last.hash,
+        head.seq.toString(),
+        head.hash,
+      ]);
+      if (!counts || counts.ins !== intents.length || counts.iss !== issued.length || counts.fld !== failed.length || counts.ev !== stored.length || counts.hd !== 1) {
+        throw new OptimisticMiss();
+      }
+      this.#head = { seq: last.seq, hash: last.hash };
+      return {
+        stored,
+        settle: () => {
+          for (const o of batch) o.done.resolve();
+        },
+      };
+    });
+  }
+
+  async #writeBatchExact(batch: Op[]): Promise<{ stored: StoredAuditEvent[]; settle: () => void }> {
     return this.#raw.transaction(async (sql) => {
       const ok = new Set<Op>();
       const failures = new Map<Op, unknown>();
@@ -318,16 +397,21 @@ async function lockHead(sql: Exec): Promise<{ seq: bigint; hash: string }> {
 async function writeEvents(sql: Exec, head: { seq: bigint; hash: string }, events: AuditEventInput[]): Promise<StoredAuditEvent[]> {
   if (events.length === 0) return [];
   const stored = chainEvents(head, events, new Date());
-  // The data goes in as the canonical JSON that was hashed, not re-serialised.
+  await sql.query(INSERT_EVENTS, [eventRowsJson(stored)]);
+  const last = stored[stored.length - 1]!;
+  await sql.query(`UPDATE audit_head SET seq = $1::bigint, hash = $2 WHERE id = 1`, [last.seq.toString(), last.hash]);
+  return stored;
+}
+
+/** The events as a JSON array for INSERT_EVENTS; the data goes in as the canonical JSON that was
+ * hashed, not re-serialised. */
+function eventRowsJson(stored: ChainedEvent[]): string {
   const rows = stored.map(
     (e) =>
       `{"seq":"${e.seq}","time":"${e.time.toISOString()}","event":${JSON.stringify(e.event)},"actor":${JSON.stringify(e.actor)},` +
       `"target":${JSON.stringify(e.target ?? null)},"data":${e.dataJson},"prev_hash":"${e.prevHash}","hash":"${e.hash}"}`,
   );
-  await sql.query(INSERT_EVENTS, [`[${rows.join(",")}]`]);
-  const last = stored[stored.length - 1]!;
-  await sql.query(`UPDATE audit_head SET seq = $1::bigint, hash = $2 WHERE id = 1`, [last.seq.toString(), last.hash]);
-  return stored;
+  return `[${rows.join(",")}]`;
 }
 
 function intentRow(i: CertificateIntent): Record<string, unknown> {
