@@ -273,8 +273,8 @@ export class Journal implements IssuanceLedger, AuditLog {
       const last = stored[stored.length - 1]!;
       const [counts] = await sql.query<{ ins: number; iss: number; fld: number; ev: number; hd: number }>(WRITE_BATCH_AT_ONCE, [
         JSON.stringify(intents.map((o) => intentRow(o.intent))),
-        JSON.stringify(issued.map((o) => ({ serial: o.serial, der: o.der.toString("base64"), fingerprint: o.fingerprint }))),
-        JSON.stringify(failed.map((o) => ({ serial: o.serial, reason: o.reason }))),
+        JSON.stringify(issued.map(issuedRow)),
+        JSON.stringify(failed.map(failedRow)),
         eventRowsJson(stored),
         last.seq.toString(),
         last.hash,
@@ -311,8 +311,8 @@ export class Journal implements IssuanceLedger, AuditLog {
           else failures.set(o, new SerialConflict(o.intent.serialHex));
         }
       }
-      await update(sql, batch, "issued", COMPLETE_ISSUED, (o) => ({ serial: o.serial, der: o.der.toString("base64"), fingerprint: o.fingerprint }), ok, failures);
-      await update(sql, batch, "failed", MARK_FAILED, (o) => ({ serial: o.serial, reason: o.reason }), ok, failures);
+      await update(sql, batch, "issued", COMPLETE_ISSUED, issuedRow, ok, failures);
+      await update(sql, batch, "failed", MARK_FAILED, failedRow, ok, failures);
       for (const o of batch) if (o.kind === "event") ok.add(o);
 
       // The chain's head is locked last, so concurrent batches overlap everything above.
@@ -412,6 +412,14 @@ function eventRowsJson(stored: ChainedEvent[]): string {
       `"target":${JSON.stringify(e.target ?? null)},"data":${e.dataJson},"prev_hash":"${e.prevHash}","hash":"${e.hash}"}`,
   );
   return `[${rows.join(",")}]`;
+}
+
+function issuedRow(o: Extract<Op, { kind: "issued" }>): Record<string, unknown> {
+  return { serial: o.serial, der: o.der.toString("base64"), fingerprint: o.fingerprint };
+}
+
+function failedRow(o: Extract<Op, { kind: "failed" }>): Record<string, unknown> {
+  return { serial: o.serial, reason: o.reason };
 }
 
 function intentRow(i: CertificateIntent): Record<string, unknown> {
