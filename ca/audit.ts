@@ -12,6 +12,8 @@ export const AUDIT_EVENTS = {
   certificateIssued: "certificate.issued",
   certificateFailed: "certificate.failed",
   certificateRevoked: "certificate.revoked",
+  enrolmentBlocked: "enrolment.blocked",
+  enrolmentUnblocked: "enrolment.unblocked",
   provisionerCreated: "provisioner.created",
   provisionerUpdated: "provisioner.updated",
   provisionerDeleted: "provisioner.deleted",

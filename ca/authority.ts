@@ -10,8 +10,12 @@ import { inProcessCsrVerifier, type CsrVerifier } from "./csr-verifier.js";
 import { SignetError, isSignetError } from "./errors.js";
 import { compileNamePolicy, type CompiledNamePolicy, type NamePolicy } from "./policy/index.js";
 import {
+  BLOCK_KINDS,
   SerialConflict,
   type AuthorityPolicySource,
+  type BlockList,
+  type BlockTarget,
+  type EnrolmentBlock,
   type CertificateIntent,
   type CertificateReader,
   type CertificateRecord,
@@ -76,6 +80,19 @@ export interface AuthorityDeps {
   observer?: AuthorityObserver;
   /** Where CSR signatures are verified (default: in this thread). */
   csrVerifier?: CsrVerifier;
+  /** Nodes, identities and accounts that may not enrol (default: none; the ledger enforces them too). */
+  blocks?: BlockList;
+}
+
+export interface RevokeOptions {
+  reason?: unknown;
+  /** ISO 8601 or Date: when the key is known or suspected to have been compromised. */
+  invalidityDate?: unknown;
+}
+
+export interface BulkRevocationResult {
+  block: EnrolmentBlock;
+  revoked: CertificateRecord[];
 }
 
 export interface IssuedCertificate {
@@ -128,6 +145,7 @@ export class Authority {
       const ctx: SignContext = { csr, request, provisioner, now };
       const draft = this.#applySignOptions(ctx, [...behaviourFor(provisioner).authorizeSign(ctx), ...(request.options ?? [])]);
       this.#settleIdentity(draft);
+      this.#checkBlocks(draft, request);
       assertKeyAllowed(csr.publicKey);
       await this.#checkNamePolicy(draft, provisioner);
       const plan = this.#plan(draft, csr, ctx, request.actor);
@@ -151,22 +169,49 @@ export class Authority {
     }
   }
 
-  async revoke(serialHex: string, reason: unknown, actor: string): Promise<CertificateRecord> {
+  async revoke(serialHex: string, actor: string, opts: RevokeOptions = {}): Promise<CertificateRecord> {
     const serial = normaliseSerial(serialHex);
-    const code = parseRevocationReason(reason ?? "unspecified");
+    const code = parseRevocationReason(opts.reason ?? "unspecified");
+    const at = this.#clock();
+    const invalidityDate = parseInvalidityDate(opts.invalidityDate, at);
     const existing = await this.#deps.certificates.get(serial);
     if (!existing) throw new SignetError("unknown_certificate", `no certificate with serial ${serial}`);
     if (existing.status === "revoked") throw new SignetError("already_revoked", `certificate ${serial} was already revoked at ${existing.revokedAt?.toISOString()}`);
     if (existing.status !== "valid") throw new SignetError("conflict", `certificate ${serial} is ${existing.status}, not valid: there is nothing to revoke`);
-    const at = this.#clock();
-    const updated = await this.#deps.ledger.revoke(serial, code, at, {
-      event: AUDIT_EVENTS.certificateRevoked,
-      actor,
-      target: serial,
-      data: { serial, reason: reasonName(code), reasonCode: code, identity: existing.identity, nodeId: existing.nodeId, notAfter: existing.notAfter },
-    });
+    const revocation = { reason: code, at, invalidityDate, actor };
+    const updated = await this.#deps.ledger.revoke(serial, revocation, revocationAudit(existing, revocation, null));
     if (!updated) throw new SignetError("already_revoked", `certificate ${serial} was revoked concurrently`);
     return updated;
+  }
+
+  /** Revokes every unexpired certificate of a node, identity or ACME account and blocks it from
+   * enrolling again until unblocked: one transaction, so a crash leaves all of it or none. */
+  async revokeAndBlock(target: BlockTarget, actor: string, opts: RevokeOptions & { note?: string } = {}): Promise<BulkRevocationResult> {
+    const t = checkBlockTarget(target);
+    const code = parseRevocationReason(opts.reason ?? "unspecified");
+    const at = this.#clock();
+    const invalidityDate = parseInvalidityDate(opts.invalidityDate, at);
+    const note = opts.note === undefined ? null : validateText(opts.note, "note", 512);
+    const revocation = { reason: code, at, invalidityDate, actor };
+    const blockReason = note ?? `revoked (${reasonName(code)}) by ${actor}`;
+    return this.#deps.ledger.revokeAndBlock(t, revocation, blockReason, (c) => revocationAudit(c, revocation, t), {
+      event: AUDIT_EVENTS.enrolmentBlocked,
+      actor,
+      target: `${t.kind}:${t.value}`,
+      data: { kind: t.kind, value: t.value, reason: blockReason, revocationReason: reasonName(code) },
+    });
+  }
+
+  async unblock(target: BlockTarget, actor: string): Promise<EnrolmentBlock> {
+    const t = checkBlockTarget(target);
+    const lifted = await this.#deps.ledger.unblock(t, {
+      event: AUDIT_EVENTS.enrolmentUnblocked,
+      actor,
+      target: `${t.kind}:${t.value}`,
+      data: { kind: t.kind, value: t.value },
+    });
+    if (!lifted) throw new SignetError("not_found", `${t.kind} ${JSON.stringify(t.value)} is not blocked`);
+    return lifted;
   }
 
   // 1. The CSR: parsed strictly, its self-signature verified (proof of possession).
@@ -225,6 +270,12 @@ export class Authority {
       throw new SignetError("bad_request", "the certificate would carry no name: the CSR has neither a subject common name nor subject alternative names");
     }
     draft.identity ??= draft.spiffeId ?? draft.commonName ?? first;
+  }
+
+  // The node, identity or account may be blocked (revoke --node and friends).
+  #checkBlocks(draft: Draft, request: IssueRequest): void {
+    const block = this.#deps.blocks?.find({ nodeId: draft.nodeId, identity: draft.identity, spiffeId: draft.spiffeId, accountId: request.accountId ?? null });
+    if (block) throw blockedError(block);
   }
 
   // 4. Name policy: authority-wide, then the provisioner's. Deny wins in each.
@@ -293,6 +344,7 @@ export class Authority {
         keyAlgorithm: csr.publicKey.name,
         subjectKeyId: ski.toString("hex"),
         requestedBy: actor,
+        accountId: ctx.request.accountId ?? null,
       },
     };
   }
@@ -360,6 +412,8 @@ export class Authority {
         data: { serial: plan.intent.serialHex, fingerprint, notAfter: plan.intent.notAfter },
       });
     } catch (err) {
+      // Revoked while it was being signed (its node or identity was blocked): the row says so already.
+      if (isSignetError(err, "blocked")) throw err;
       await this.#fail(plan, "storing the signed certificate failed");
       throw new SignetError("storage_failed", "the certificate could not be stored, so it was discarded; retry the request", { cause: err });
     }
@@ -377,6 +431,51 @@ export class Authority {
   }
 }
 
+/** The audit event of one revocation; the live feed, delta CRLs and other replicas read these. */
+function revocationAudit(c: CertificateRecord, r: { reason: number; at: Date; invalidityDate: Date | null; actor: string }, batch: BlockTarget | null) {
+  return {
+    event: AUDIT_EVENTS.certificateRevoked,
+    actor: r.actor,
+    target: c.serialHex,
+    data: {
+      serial: c.serialHex,
+      issuerId: c.issuerId,
+      reason: reasonName(r.reason),
+      reasonCode: r.reason,
+      revokedAt: r.at,
+      invalidityDate: r.invalidityDate,
+      identity: c.identity,
+      spiffeId: c.spiffeId,
+      nodeId: c.nodeId,
+      notAfter: c.notAfter,
+      ...(batch ? { batch: `${batch.kind}:${batch.value}` } : {}),
+    },
+  };
+}
+
+export function blockedError(b: EnrolmentBlock): SignetError {
+  return new SignetError(
+    "blocked",
+    `${b.kind} ${JSON.stringify(b.value)} is blocked from enrolment since ${b.createdAt.toISOString()} (${b.reason}); an operator can lift it with: signet unblock --${b.kind} ${b.value}`,
+    { detail: { kind: b.kind, value: b.value } },
+  );
+}
+
+function checkBlockTarget(t: BlockTarget): BlockTarget {
+  if (!t || !(BLOCK_KINDS as readonly string[]).includes(t.kind)) {
+    throw new SignetError("bad_request", `a block is on one of ${BLOCK_KINDS.join(", ")}`);
+  }
+  return { kind: t.kind, value: validateText(t.value, t.kind, 1024) };
+}
+
+function parseInvalidityDate(v: unknown, now: Date): Date | null {
+  if (v === undefined || v === null) return null;
+  const d = v instanceof Date ? v : typeof v === "string" && /^\d{4}-\d{2}-\d{2}T/.test(v) ? new Date(v) : new Date(NaN);
+  if (Number.isNaN(d.getTime())) throw new SignetError("bad_request", `invalidityDate ${JSON.stringify(v)} is not an ISO 8601 date-time`);
+  if (d.getTime() > now.getTime() + 60_000) throw new SignetError("bad_request", "invalidityDate lies in the future");
+  return new Date(Math.floor(d.getTime() / 1000) * 1000);
+}
+
 function intentAuditData(intent: CertificateIntent, provisioner: ProvisionerRecord): Record<string, unknown> {
   return {
     serial: intent.serialHex,
@@ -389,6 +488,7 @@ function intentAuditData(intent: CertificateIntent, provisioner: ProvisionerReco
     roles: intent.roles,
     identity: intent.identity,
     nodeId: intent.nodeId,
+    ...(intent.accountId ? { accountId: intent.accountId } : {}),
     notBefore: intent.notBefore,
     notAfter: intent.notAfter,
     keyAlgorithm: intent.keyAlgorithm,

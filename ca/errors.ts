@@ -16,11 +16,14 @@ export const ERROR_CODES = {
   bad_policy: "the name policy is invalid",
   bad_provisioner: "the provisioner definition is invalid",
   bad_revocation_reason: "the revocation reason is not an RFC 5280 reason code",
+  bad_ocsp_request: "the OCSP request cannot be parsed",
+  bad_crl: "the CRL cannot be parsed",
   // refused by policy
   forbidden_key: "the public key type or size is not allowed",
   forbidden_name: "a requested name is not allowed by policy",
   forbidden_profile: "the profile is not allowed for this provisioner",
   provisioner_disabled: "the provisioner is disabled",
+  blocked: "the node, identity or account is blocked from enrolment",
   // not found / conflicts
   unknown_provisioner: "no such provisioner",
   unknown_certificate: "no such certificate",

@@ -33,6 +33,8 @@ export interface CertificateIntent {
   keyAlgorithm: string;
   subjectKeyId: string;
   requestedBy: string;
+  /** The ACME account that ordered it, for revoke --account; null for other front ends. */
+  accountId: string | null;
 }
 
 export interface CertificateRecord extends CertificateIntent {
@@ -43,6 +45,7 @@ export interface CertificateRecord extends CertificateIntent {
   revokedAt: Date | null;
   revocationReason: number | null;
   revokedBy: string | null;
+  invalidityDate: Date | null;
   createdAt: Date;
 }
 
@@ -76,7 +79,65 @@ export interface IssuanceLedger {
   recordIssued(serialHex: string, der: Buffer, fingerprint: string, audit: AuditEventInput): Promise<void>;
   recordFailure(serialHex: string, reason: string, audit: AuditEventInput): Promise<void>;
   /** Marks a valid certificate revoked; returns the updated record, or null if it is not valid. */
-  revoke(serialHex: string, reason: number, at: Date, audit: AuditEventInput): Promise<CertificateRecord | null>;
+  revoke(serialHex: string, revocation: Revocation, audit: AuditEventInput): Promise<CertificateRecord | null>;
+  /** In one transaction: blocks `target` from enrolling and revokes every unexpired certificate
+   * (valid, or pending: an intent being signed right now) recorded against it, with one audit event
+   * per certificate from `auditFor` and `blockAudit` for the block. All of it, or none. */
+  revokeAndBlock(
+    target: BlockTarget,
+    revocation: Revocation,
+    blockReason: string,
+    auditFor: (c: CertificateRecord) => AuditEventInput,
+    blockAudit: AuditEventInput,
+  ): Promise<{ revoked: CertificateRecord[]; block: EnrolmentBlock }>;
+  /** Lifts a block; null if there was none. */
+  unblock(target: BlockTarget, audit: AuditEventInput): Promise<EnrolmentBlock | null>;
+}
+
+export interface Revocation {
+  /** RFC 5280 CRLReason code. */
+  reason: number;
+  at: Date;
+  /** RFC 5280 §5.3.2 invalidity date, if the caller knows when the key was compromised. */
+  invalidityDate: Date | null;
+  actor: string;
+}
+
+/** What a block applies to: a node id, an identity (matches the recorded identity or the SPIFFE ID)
+ * or an ACME account. */
+export const BLOCK_KINDS = ["node", "identity", "account"] as const;
+export type BlockKind = (typeof BLOCK_KINDS)[number];
+
+export interface BlockTarget {
+  kind: BlockKind;
+  value: string;
+}
+
+export interface EnrolmentBlock extends BlockTarget {
+  reason: string;
+  createdBy: string;
+  createdAt: Date;
+}
+
+/** Who is asking to enrol, as far as blocks are concerned. */
+export interface EnrolmentSubject {
+  nodeId: string | null;
+  identity: string | null;
+  spiffeId: string | null;
+  accountId: string | null;
+}
+
+/** The enrolment block list as the pipeline reads it: answered from memory (the ledger enforces
+ * blocks again when it records the intent, so a stale answer can only delay a refusal). */
+export interface BlockList {
+  find(subject: EnrolmentSubject): EnrolmentBlock | null;
+}
+
+/** Finds the block (if any) that applies to `subject` among `blocks`, keyed "kind\0value". */
+export function matchBlock(blocks: ReadonlyMap<string, EnrolmentBlock>, s: EnrolmentSubject): EnrolmentBlock | null {
+  if (blocks.size === 0) return null;
+  const probe = (kind: BlockKind, value: string | null) => (value === null ? undefined : blocks.get(`${kind}\0${value}`));
+  return probe("node", s.nodeId) ?? probe("identity", s.identity) ?? probe("identity", s.spiffeId) ?? probe("account", s.accountId) ?? null;
 }
 
 export interface CertificateFilter {

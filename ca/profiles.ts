@@ -6,7 +6,7 @@ import { SignetError } from "./errors.js";
 import * as ext from "./x509/extensions.js";
 import { OID } from "./x509/oids.js";
 
-export const PROFILE_NAMES = ["client", "server", "client-server", "intermediate"] as const;
+export const PROFILE_NAMES = ["client", "server", "client-server", "intermediate", "ocsp-responder"] as const;
 export type ProfileName = (typeof PROFILE_NAMES)[number];
 export const LEAF_PROFILES: readonly ProfileName[] = ["client", "server", "client-server"];
 
@@ -27,6 +27,9 @@ interface ProfileShape {
   ca: boolean;
   extKeyUsage: string[];
   keyUsage(family: KeyFamily): ext.KeyUsageBit[];
+  /** A delegated OCSP responder (RFC 6960 §4.2.2.2): id-pkix-ocsp-nocheck instead of revocation
+   * pointers, since a client must not ask the responder about its own certificate. */
+  ocspResponder?: boolean;
 }
 
 const PROFILES: Record<ProfileName, ProfileShape> = {
@@ -50,6 +53,12 @@ const PROFILES: Record<ProfileName, ProfileShape> = {
     extKeyUsage: [],
     keyUsage: () => ["digitalSignature", "keyCertSign", "cRLSign"],
   },
+  "ocsp-responder": {
+    ca: false,
+    extKeyUsage: [OID.ekuOcspSigning],
+    keyUsage: () => ["digitalSignature"],
+    ocspResponder: true,
+  },
 };
 
 export interface IssuerUrls {
@@ -59,6 +68,8 @@ export interface IssuerUrls {
   caIssuers: string;
   /** The issuer's full CRL (CRL distribution point). */
   crl: string;
+  /** The issuer's delta CRL (Freshest CRL extension). */
+  deltaCrl: string;
 }
 
 /** The static part of a profile's extensions for one issuer, encoded once. */
@@ -81,8 +92,13 @@ export class ProfileExtensions {
         ...(shape.extKeyUsage.length > 0 ? [ext.extKeyUsage(shape.extKeyUsage)] : []),
         shape.ca ? ext.basicConstraints(true, 0) : ext.basicConstraints(false),
         ext.authorityKeyIdentifier(this.issuerKeyId),
-        ext.authorityInfoAccess({ ocsp: [this.urls.ocsp], caIssuers: [this.urls.caIssuers] }),
-        ext.crlDistributionPoints([this.urls.crl]),
+        ...(shape.ocspResponder
+          ? [ext.authorityInfoAccess({ caIssuers: [this.urls.caIssuers] }), ext.ocspNoCheck()]
+          : [
+              ext.authorityInfoAccess({ ocsp: [this.urls.ocsp], caIssuers: [this.urls.caIssuers] }),
+              ext.crlDistributionPoints([this.urls.crl]),
+              ext.freshestCrl([this.urls.deltaCrl]),
+            ]),
       ];
       this.#cache.set(key, exts);
     }

@@ -2,6 +2,7 @@
 // A bad value fails fast with a message that names the variable.
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
+import { validate as validCron } from "node-cron";
 import { SignetError } from "../ca/errors.js";
 
 export interface Config {
@@ -39,6 +40,20 @@ export interface Config {
   bodyLimit: number;
   /** SIGNET_VERIFY_WORKERS: worker threads verifying CSR signatures (0: in the main thread). Default: cores - 1, at most 4. */
   verifyWorkers: number;
+  /** SIGNET_OCSP_VALIDITY: nextUpdate - thisUpdate of OCSP answers (re-signed at half of it, and at once on revocation). */
+  ocspValiditySeconds: number;
+  /** SIGNET_OCSP_RESPONDER_LIFETIME: lifetime of the delegated OCSP responder certificate (renewed at 2/3). */
+  ocspResponderLifetimeSeconds: number;
+  /** SIGNET_CRL_VALIDITY: nextUpdate - thisUpdate of full CRLs. */
+  crlValiditySeconds: number;
+  /** SIGNET_DELTA_CRL_VALIDITY: nextUpdate - thisUpdate of delta CRLs. */
+  deltaCrlValiditySeconds: number;
+  /** SIGNET_CRL_SCHEDULE: cron expression (node-cron, seconds field optional) for full CRLs, each the new base of the deltas. */
+  crlSchedule: string;
+  /** SIGNET_DELTA_CRL_SCHEDULE: cron expression for delta CRLs. Both are also regenerated within a second of any revocation. */
+  deltaCrlSchedule: string;
+  /** SIGNET_REVOCATION_POLL: how often each replica reads the audit log for revocations and blocks made elsewhere, besides PostgreSQL NOTIFY. */
+  revocationPollMs: number;
 }
 
 const FLOOR_SECONDS = 300;
@@ -107,6 +122,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     adminTokenTtlSeconds: parseDuration(get("SIGNET_ADMIN_TOKEN_TTL", "365d"), "SIGNET_ADMIN_TOKEN_TTL"),
     tlsLifetimeSeconds: parseDuration(get("SIGNET_TLS_LIFETIME", "7d"), "SIGNET_TLS_LIFETIME"),
     bodyLimit: positiveInt(get("SIGNET_BODY_LIMIT", String(64 * 1024)), "SIGNET_BODY_LIMIT"),
+    ocspValiditySeconds: parseDuration(get("SIGNET_OCSP_VALIDITY", "1h"), "SIGNET_OCSP_VALIDITY"),
+    ocspResponderLifetimeSeconds: parseDuration(get("SIGNET_OCSP_RESPONDER_LIFETIME", "24h"), "SIGNET_OCSP_RESPONDER_LIFETIME"),
+    crlValiditySeconds: parseDuration(get("SIGNET_CRL_VALIDITY", "24h"), "SIGNET_CRL_VALIDITY"),
+    deltaCrlValiditySeconds: parseDuration(get("SIGNET_DELTA_CRL_VALIDITY", "1h"), "SIGNET_DELTA_CRL_VALIDITY"),
+    crlSchedule: cron(get("SIGNET_CRL_SCHEDULE", "0 * * * *"), "SIGNET_CRL_SCHEDULE"),
+    deltaCrlSchedule: cron(get("SIGNET_DELTA_CRL_SCHEDULE", "*/5 * * * *"), "SIGNET_DELTA_CRL_SCHEDULE"),
+    revocationPollMs: parseDuration(get("SIGNET_REVOCATION_POLL", "2s"), "SIGNET_REVOCATION_POLL") * 1000,
     verifyWorkers: nonNegativeInt(get("SIGNET_VERIFY_WORKERS", String(Math.min(4, Math.max(0, availableParallelism() - 1)))), "SIGNET_VERIFY_WORKERS"),
   };
   if (cfg.minLifetimeSeconds < FLOOR_SECONDS) {
@@ -120,7 +142,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (cfg.tlsLifetimeSeconds < cfg.minLifetimeSeconds || cfg.tlsLifetimeSeconds > cfg.maxLifetimeSeconds) {
     throw new SignetError("config_invalid", "SIGNET_TLS_LIFETIME must lie between SIGNET_MIN_LIFETIME and SIGNET_MAX_LIFETIME");
   }
+  if (cfg.ocspValiditySeconds < 60 || cfg.ocspValiditySeconds > 7 * 86400) throw new SignetError("config_invalid", "SIGNET_OCSP_VALIDITY must lie between 1m and 7d");
+  if (cfg.ocspResponderLifetimeSeconds < Math.max(cfg.minLifetimeSeconds, 2 * cfg.ocspValiditySeconds) || cfg.ocspResponderLifetimeSeconds > cfg.maxLifetimeSeconds) {
+    throw new SignetError("config_invalid", "SIGNET_OCSP_RESPONDER_LIFETIME must be at least twice SIGNET_OCSP_VALIDITY, at least SIGNET_MIN_LIFETIME and at most SIGNET_MAX_LIFETIME");
+  }
+  if (cfg.crlValiditySeconds < 60 || cfg.deltaCrlValiditySeconds < 60) throw new SignetError("config_invalid", "SIGNET_CRL_VALIDITY and SIGNET_DELTA_CRL_VALIDITY must be at least 1m");
+  if (cfg.revocationPollMs < 1000) throw new SignetError("config_invalid", "SIGNET_REVOCATION_POLL must be at least 1s");
   return cfg;
+}
+
+function cron(v: string, key: string): string {
+  if (!validCron(v)) throw new SignetError("config_invalid", `${key}=${JSON.stringify(v)} is not a cron expression (e.g. "0 * * * *")`);
+  return v;
 }
 
 /** URLs the CA writes into certificates, all on the HTTP port. */
@@ -129,5 +162,6 @@ export function issuerUrls(cfg: Config, issuerId: string) {
     ocsp: `${cfg.httpUrl}/ocsp`,
     caIssuers: `${cfg.httpUrl}/certs/${issuerId}.crt`,
     crl: `${cfg.httpUrl}/crl/${issuerId}.crl`,
+    deltaCrl: `${cfg.httpUrl}/crl/${issuerId}-delta.crl`,
   };
 }

@@ -13,7 +13,9 @@ import { openDatabase, type Database } from "./db/database.js";
 import { Journal } from "./db/journal.js";
 import { ProvisionerRepository } from "./db/provisioners.js";
 import { AuthorityPolicyRepository } from "./db/settings.js";
+import { RevocationStore } from "./db/revocations.js";
 import { Metrics } from "./metrics.js";
+import { BlockCache } from "./revocation/blocks.js";
 import { CsrVerifyPool } from "./workers/csr-verify-pool.js";
 
 export interface Services {
@@ -26,6 +28,9 @@ export interface Services {
   policy: AuthorityPolicyRepository;
   tokens: AdminTokenRepository;
   audit: AuditRepository;
+  revocations: RevocationStore;
+  /** Enrolment blocks, in memory for the pipeline (kept current by the server's revocation follower). */
+  blocks: BlockCache;
   authority: Authority;
   ca: CaMaterial;
   metrics: Metrics;
@@ -64,6 +69,8 @@ export async function openServices(cfg: Config, log: Logger, ca: CaMaterial, db?
   for (const [kind, c] of [["root", root], ["intermediate", intermediate]] as const) {
     metrics.caNotAfter.set({ kind, id: c.id }, Math.floor(c.notAfter.getTime() / 1000));
   }
+  const blocks = new BlockCache(journal);
+  await blocks.load();
   const authority = new Authority({
     intermediate,
     root,
@@ -73,6 +80,7 @@ export async function openServices(cfg: Config, log: Logger, ca: CaMaterial, db?
     authorityPolicy: policy,
     lifetime: { minSeconds: cfg.minLifetimeSeconds, maxSeconds: cfg.maxLifetimeSeconds, backdateSeconds: cfg.backdateSeconds },
     observer: metrics,
+    blocks,
     ...(csrVerifier ? { csrVerifier } : {}),
   });
   return {
@@ -85,6 +93,8 @@ export async function openServices(cfg: Config, log: Logger, ca: CaMaterial, db?
     policy,
     tokens: new AdminTokenRepository(database.prisma, journal),
     audit: new AuditRepository(database.prisma),
+    revocations: new RevocationStore(database.raw),
+    blocks,
     authority,
     ca,
     metrics,

@@ -93,7 +93,7 @@ describe.each(dbTargets())("admin API on $name", (target) => {
   describe("authentication", () => {
     it("refuses every route in the OpenAPI document, and the document itself, without credentials", async () => {
       const doc = await openapi();
-      const params: Record<string, string> = { serial: "01", name: "admin", id: randomUUID() };
+      const params: Record<string, string> = { serial: "01", name: "admin", id: randomUUID(), kind: "node" };
       const routes: [string, string][] = [["GET", "/admin/openapi.json"]];
       for (const [path, ops] of Object.entries(doc.paths as Record<string, Json>)) {
         const url = path.replace(/\{(\w+)\}/g, (_m, p: string) => {
@@ -550,11 +550,16 @@ describe.each(dbTargets())("admin API on $name", (target) => {
         "/admin/v1/audit/verify",
         "/admin/v1/admin-tokens",
         "/admin/v1/admin-tokens/{id}",
+        "/admin/v1/revocations",
+        "/admin/v1/blocks",
+        "/admin/v1/blocks/{kind}",
+        "/revocations",
+        "/revocations/stream",
       ]) {
         expect(paths).toContain(p);
       }
-      // Health and metrics are not part of the admin API's description.
-      expect(paths.filter((p) => !p.startsWith("/admin/v1/"))).toEqual([]);
+      // Health and metrics are not part of the admin API's description; the revocation feed is.
+      expect(paths.filter((p) => !p.startsWith("/admin/v1/") && !p.startsWith("/revocations"))).toEqual([]);
       let operations = 0;
       for (const [path, ops] of Object.entries(doc.paths as Record<string, Json>)) {
         for (const [method, op] of Object.entries(ops as Record<string, Json>)) {
@@ -565,6 +570,7 @@ describe.each(dbTargets())("admin API on $name", (target) => {
           expect(success, where).not.toEqual([]);
           for (const s of success) {
             if (s === "204") expect(responses[s]!.content, where).toBeUndefined();
+            else if (path === "/revocations/stream") expect(responses[s]!.content?.["text/event-stream"]?.schema?.type, where).toBe("string");
             else expect(responses[s]!.content?.["application/json"]?.schema?.type, `${where} ${s}`).toBe("object");
           }
           expect(responses["401"]?.content?.["application/json"]?.schema?.required, where).toEqual(["statusCode", "code", "error", "message"]);

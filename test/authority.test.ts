@@ -241,15 +241,15 @@ describe("Authority.revoke", () => {
   it("revokes a valid certificate once, with a reason, and audits it", async () => {
     const { authority, ledger } = await memoryAuthority();
     const c = await authority.sign({ csr: makeCsr({ cn: "r", sans: { dns: ["r.internal"] } }).pem, provisioner: "admin", via: "admin", actor: "test" });
-    const r = await authority.revoke(c.serialHex.toUpperCase(), "keyCompromise", "admin-token:9");
+    const r = await authority.revoke(c.serialHex.toUpperCase(), "admin-token:9", { reason: "keyCompromise" });
     expect(r.status).toBe("revoked");
     expect(r.revocationReason).toBe(1);
     expect(ledger.events.at(-1)).toMatchObject({ event: "certificate.revoked", actor: "admin-token:9", target: c.serialHex, data: { reason: "keyCompromise" } });
-    await expectCodeAsync(authority.revoke(c.serialHex, "keyCompromise", "x"), "already_revoked");
-    await expectCodeAsync(authority.revoke("abcdef", "keyCompromise", "x"), "unknown_certificate");
-    await expectCodeAsync(authority.revoke("zz-not-hex", "keyCompromise", "x"), "bad_serial");
+    await expectCodeAsync(authority.revoke(c.serialHex, "x", { reason: "keyCompromise" }), "already_revoked");
+    await expectCodeAsync(authority.revoke("abcdef", "x", { reason: "keyCompromise" }), "unknown_certificate");
+    await expectCodeAsync(authority.revoke("zz-not-hex", "x", { reason: "keyCompromise" }), "bad_serial");
     const d = await authority.sign({ csr: makeCsr({ cn: "r", sans: { dns: ["r.internal"] } }).pem, provisioner: "admin", via: "admin", actor: "test" });
-    await expectCodeAsync(authority.revoke(d.serialHex, "notAReason", "x"), "bad_revocation_reason");
-    await expectCodeAsync(authority.revoke(d.serialHex, "certificateHold", "x"), "bad_revocation_reason", /permanent/);
+    await expectCodeAsync(authority.revoke(d.serialHex, "x", { reason: "notAReason" }), "bad_revocation_reason");
+    await expectCodeAsync(authority.revoke(d.serialHex, "x", { reason: "certificateHold" }), "bad_revocation_reason", /permanent/);
   });
 });

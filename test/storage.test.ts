@@ -62,6 +62,7 @@ function intent(serialHex: string, issuerId: string): CertificateIntent {
     keyAlgorithm: "P-256",
     subjectKeyId: "00",
     requestedBy: "test",
+    accountId: null,
   };
 }
 
@@ -261,7 +262,7 @@ describe.each(dbTargets())("storage on $name", (target) => {
     const c = await sign({ cn: "to-revoke" });
     const before = await auditCount(db);
     const t0 = Date.now();
-    const rec = await s.authority.revoke(c.serialHex, "keyCompromise", "admin-token:abc");
+    const rec = await s.authority.revoke(c.serialHex, "admin-token:abc", { reason: "keyCompromise" });
     const t1 = Date.now();
     expect(rec.status).toBe("revoked");
     const row = await s.certificates.get(c.serialHex);
@@ -276,15 +277,15 @@ describe.each(dbTargets())("storage on $name", (target) => {
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ event: AUDIT_EVENTS.certificateRevoked, actor: "admin-token:abc", target: c.serialHex });
     expect(events[0]!.data).toMatchObject({ serial: c.serialHex, reason: "keyCompromise", reasonCode: 1 });
-    await expectCodeAsync(s.authority.revoke(c.serialHex, "keyCompromise", "again"), "already_revoked");
+    await expectCodeAsync(s.authority.revoke(c.serialHex, "again", { reason: "keyCompromise" }), "already_revoked");
   });
 
   it("lets exactly one of two concurrent revocations succeed", async () => {
     const c = await sign({ cn: "raced" });
     const before = await auditCount(db);
     const results = await Promise.allSettled([
-      s.authority.revoke(c.serialHex, "superseded", "first"),
-      s.authority.revoke(c.serialHex, "superseded", "second"),
+      s.authority.revoke(c.serialHex, "first", { reason: "superseded" }),
+      s.authority.revoke(c.serialHex, "second", { reason: "superseded" }),
     ]);
     expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
     const failed = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
@@ -312,7 +313,7 @@ describe.each(dbTargets())("storage on $name", (target) => {
         "test",
       );
       for (const spec of specs) serials.push((await sign(spec)).serialHex);
-      await s.authority.revoke(serials[3]!, "superseded", "test");
+      await s.authority.revoke(serials[3]!, "test", { reason: "superseded" });
       soonAfter = new Date(Date.now() + 2.5 * 3600_000);
     });
 

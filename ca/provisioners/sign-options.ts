@@ -47,6 +47,8 @@ export interface IssueRequest {
   identity?: string | undefined;
   /** The node/host the certificate was issued to, for revoke --node. */
   nodeId?: string | undefined;
+  /** The ACME account placing the order (set by the ACME front end; blocks and revoke --account use it). */
+  accountId?: string | undefined;
   /** A SPIFFE ID to carry as the URI SAN (added if the CSR lacks it). */
   spiffeId?: string | undefined;
   /** Options the front end adds for this request (e.g. ACME: the CSR's names must equal the order's). */

@@ -87,13 +87,22 @@ export function authorityInfoAccess(p: { ocsp?: readonly string[]; caIssuers?: r
   return extension(EXTENSION_OIDS.authorityInfoAccess, false, tlv(TAG.SEQUENCE, ...descriptions));
 }
 
-/** cRLDistributionPoints: one DistributionPoint per URL, each with distributionPoint
+/** CRLDistributionPoints syntax: one DistributionPoint per URL, each with distributionPoint
  * [0] { fullName [0] { URI } }. */
-export function crlDistributionPoints(urls: readonly string[]): Buffer {
-  if (urls.length === 0) throw new SignetError("bad_request", "cRLDistributionPoints needs at least one URL");
+function distributionPoints(name: string, urls: readonly string[]): Buffer {
+  if (urls.length === 0) throw new SignetError("bad_request", `${name} needs at least one URL`);
   const points = urls.map((u) => tlv(TAG.SEQUENCE, tlv(0xa0, tlv(0xa0, uriGeneralName(u)))));
-  return extension(EXTENSION_OIDS.cRLDistributionPoints, false, tlv(TAG.SEQUENCE, ...points));
+  return tlv(TAG.SEQUENCE, ...points);
 }
+
+/** cRLDistributionPoints (non-critical), in certificates: where the full CRL is. */
+export const crlDistributionPoints = (urls: readonly string[]): Buffer =>
+  extension(EXTENSION_OIDS.cRLDistributionPoints, false, distributionPoints("cRLDistributionPoints", urls));
+
+/** freshestCRL (non-critical, RFC 5280 §5.2.6), in base CRLs: where the delta CRLs are. Same
+ * syntax as cRLDistributionPoints. */
+export const freshestCrl = (urls: readonly string[]): Buffer =>
+  extension(EXTENSION_OIDS.freshestCRL, false, distributionPoints("freshestCRL", urls));
 
 /** Signet roles (see SIGNET_ROLES_EXTENSION): SEQUENCE OF UTF8String, non-critical. */
 export const signetRoles = (roles: readonly string[]): Buffer =>

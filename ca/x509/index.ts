@@ -48,3 +48,5 @@ export {
 } from "./extensions.js";
 export { buildTbsCertificate, assembleCertificate, type TbsCertificateParams } from "./certificate-builder.js";
 export { parseCertificate, type CertificateInfo, type CertificateExtension } from "./certificate-info.js";
+export * as ocsp from "./ocsp.js";
+export * as crl from "./crl.js";

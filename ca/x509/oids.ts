@@ -46,6 +46,7 @@ export const EXTENSION_OIDS = {
   issuingDistributionPoint: "2.5.29.28",
   nameConstraints: "2.5.29.30",
   cRLDistributionPoints: "2.5.29.31",
+  freshestCRL: "2.5.29.46",
   certificatePolicies: "2.5.29.32",
   authorityKeyIdentifier: "2.5.29.35",
   policyConstraints: "2.5.29.36",
@@ -72,6 +73,12 @@ export const EKU_NAMES: ReadonlyMap<string, string> = new Map(Object.entries(EKU
 export const ACCESS_METHOD_OIDS = {
   ocsp: "1.3.6.1.5.5.7.48.1",
   caIssuers: "1.3.6.1.5.5.7.48.2",
+} as const;
+
+/** OCSP (RFC 6960 §4.2.1, §4.4.1). */
+export const OCSP_OIDS = {
+  basicResponse: "1.3.6.1.5.5.7.48.1.1",
+  nonce: "1.3.6.1.5.5.7.48.1.2",
 } as const;
 
 /** id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1). */

@@ -18,6 +18,10 @@ export interface Database {
   readonly kind: "pglite" | "postgresql";
   readonly prisma: PrismaClient;
   readonly raw: RawSql;
+  /** Calls `onNotify` for each NOTIFY on `channel` from any connection (other replicas). PostgreSQL
+   * only: the embedded database has one process, whose own writes are seen without it. `onError`
+   * hears about a lost connection (it is re-established). Returns a function that stops listening. */
+  listen(channel: string, onNotify: () => void, onError: (err: unknown) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -90,10 +94,12 @@ export async function openDatabase(opts: OpenOptions): Promise<Database> {
       throw err;
     }
     const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+    const url = opts.url;
     return {
       kind: "postgresql",
       prisma,
       raw,
+      listen: (channel, onNotify, onError) => listenPg(url, channel, onNotify, onError),
       async close() {
         await prisma.$disconnect();
         await pool.end().catch(() => undefined);
@@ -114,6 +120,7 @@ export async function openDatabase(opts: OpenOptions): Promise<Database> {
       kind: "pglite",
       prisma,
       raw,
+      listen: async () => async () => undefined,
       async close() {
         await prisma.$disconnect().catch(() => undefined);
         await db.close().catch(() => undefined);
@@ -125,4 +132,62 @@ export async function openDatabase(opts: OpenOptions): Promise<Database> {
     lock.release();
     throw err;
   }
+}
+
+/** LISTEN on a dedicated connection (a pooled one would be handed to other queries), reconnecting
+ * with a growing delay when it drops. A notification missed while disconnected is caught by the
+ * listener's own polling, so this only has to be fast, not complete. */
+async function listenPg(url: string, channel: string, onNotify: () => void, onError: (err: unknown) => void): Promise<() => Promise<void>> {
+  if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new Error(`bad channel name ${channel}`);
+  let client: pg.Client | null = null;
+  let stopped = false;
+  let delay = 250;
+  let timer: NodeJS.Timeout | null = null;
+  const connect = async (): Promise<void> => {
+    const c = new pg.Client({ connectionString: url });
+    c.on("notification", (n) => {
+      if (n.channel === channel) onNotify();
+    });
+    c.on("error", (err) => {
+      onError(err);
+      retry(c);
+    });
+    c.on("end", () => retry(c));
+    try {
+      await c.connect();
+      await c.query(`LISTEN ${channel}`);
+    } catch (err) {
+      onError(err);
+      retry(c);
+      return;
+    }
+    if (stopped) {
+      await c.end().catch(() => undefined);
+      return;
+    }
+    client = c;
+    delay = 250;
+    onNotify(); // whatever happened while disconnected
+  };
+  const retry = (c: pg.Client): void => {
+    if (stopped || client !== c && client !== null) return;
+    client = null;
+    c.removeAllListeners("end");
+    void c.end().catch(() => undefined);
+    if (timer) return;
+    timer = setTimeout(() => {
+      timer = null;
+      void connect();
+    }, delay);
+    timer.unref();
+    delay = Math.min(delay * 2, 10_000);
+  };
+  await connect();
+  return async () => {
+    stopped = true;
+    if (timer) clearTimeout(timer);
+    const c = client;
+    client = null;
+    await c?.end().catch(() => undefined);
+  };
 }

@@ -8,10 +8,24 @@
 // the signature. Low-rate writes (provisioners, revocations) use transact(), on Prisma.
 import type { Logger } from "pino";
 import { AUDIT_EVENTS, chainEvents, type ChainedEvent } from "../../ca/audit.js";
-import { SerialConflict, type AuditEventInput, type AuditLog, type CertificateIntent, type CertificateRecord, type IssuanceLedger, type StoredAuditEvent } from "../../ca/ports.js";
+import { blockedError } from "../../ca/authority.js";
+import {
+  SerialConflict,
+  matchBlock,
+  type AuditEventInput,
+  type AuditLog,
+  type BlockTarget,
+  type CertificateIntent,
+  type CertificateRecord,
+  type EnrolmentBlock,
+  type IssuanceLedger,
+  type Revocation,
+  type StoredAuditEvent,
+} from "../../ca/ports.js";
+import { SignetError } from "../../ca/errors.js";
 import type { PrismaClient } from "./database.js";
 import type { RawSql } from "./migrate.js";
-import { certificateFromRow } from "./rows.js";
+import { blockFromRow, certificateFromRow, type BlockRow } from "./rows.js";
 
 type Tx = Parameters<Parameters<PrismaClient["$transaction"]>[0]>[0];
 
@@ -35,14 +49,16 @@ interface Settle {
 const INSERT_INTENTS = `
 INSERT INTO certificates (serial, issuer_id, status, subject, common_name, dns_names, ip_addresses, uris, emails,
   spiffe_id, roles, profile, provisioner_id, provisioner_name, identity, node_id, not_before, not_after,
-  key_algorithm, subject_key_id, requested_by)
+  key_algorithm, subject_key_id, requested_by, account_id)
 SELECT v.serial, v.issuer_id, 'pending'::"CertificateStatus", v.subject, v.common_name, v.dns, v.ip, v.uri,
   v.email, v.spiffe_id, v.roles, v.profile, v.provisioner_id, v.provisioner_name,
-  v.identity, v.node_id, v.not_before, v.not_after, v.key_algorithm, v.subject_key_id, v.requested_by
+  v.identity, v.node_id, v.not_before, v.not_after, v.key_algorithm, v.subject_key_id, v.requested_by, v.account_id
 FROM jsonb_to_recordset($1::jsonb) AS v(serial text, issuer_id text, subject text, common_name text, dns text[],
   ip text[], uri text[], email text[], spiffe_id text, roles text[], profile text, provisioner_id text,
   provisioner_name text, identity text, node_id text, not_before timestamptz, not_after timestamptz,
-  key_algorithm text, subject_key_id text, requested_by text)
+  key_algorithm text, subject_key_id text, requested_by text, account_id text)
+WHERE NOT EXISTS (SELECT 1 FROM enrolment_blocks b WHERE (b.kind = 'node' AND b.value = v.node_id)
+  OR (b.kind = 'identity' AND b.value IN (v.identity, v.spiffe_id)) OR (b.kind = 'account' AND b.value = v.account_id))
 ON CONFLICT (serial) DO NOTHING
 RETURNING serial`;
 
@@ -89,7 +105,13 @@ export interface JournalOptions {
    * statements and serialise only on the audit head's row lock, taken last. PGlite has one
    * connection, so 1 there. */
   maxInFlight?: number;
+  /** NOTIFY other replicas (LISTEN on EVENTS_CHANNEL) when transact() stores events. Default: when
+   * not the single writer. */
+  notify?: boolean;
 }
+
+/** The channel transact() notifies on, with the last stored seq as payload. */
+export const EVENTS_CHANNEL = "signet_events";
 
 export class Journal implements IssuanceLedger, AuditLog {
   readonly #prisma: PrismaClient;
@@ -98,6 +120,7 @@ export class Journal implements IssuanceLedger, AuditLog {
   readonly #maxBatch: number;
   readonly #maxInFlight: number;
   readonly #singleWriter: boolean;
+  readonly #notify: boolean;
   /** The single writer's copy of the chain head after its last batch; checked by the statement. */
   #head: { seq: bigint; hash: string } | null = null;
   #queue: Op[] = [];
@@ -116,6 +139,7 @@ export class Journal implements IssuanceLedger, AuditLog {
     this.#maxBatch = opts.maxBatch ?? 64;
     this.#maxInFlight = opts.maxInFlight ?? 1;
     this.#singleWriter = opts.singleWriter ?? false;
+    this.#notify = opts.notify ?? !this.#singleWriter;
   }
 
   recordIntent(intent: CertificateIntent, audit: AuditEventInput): Promise<void> {
@@ -134,20 +158,81 @@ export class Journal implements IssuanceLedger, AuditLog {
     return this.#enqueue((done) => ({ kind: "event", audit, done }));
   }
 
-  async revoke(serial: string, reason: number, at: Date, audit: AuditEventInput): Promise<CertificateRecord | null> {
+  async revoke(serial: string, r: Revocation, audit: AuditEventInput): Promise<CertificateRecord | null> {
     return this.transact(async (tx, append) => {
       const rows = await tx.$queryRawUnsafe<{ serial: string }[]>(
-        `UPDATE certificates SET status = 'revoked', revoked_at = $2::timestamptz, revocation_reason = $3, revoked_by = $4
+        `UPDATE certificates SET status = 'revoked', revoked_at = $2::timestamptz, revocation_reason = $3, revoked_by = $4,
+           invalidity_date = $5::timestamptz
          WHERE serial = $1 AND status = 'valid' RETURNING serial`,
         serial,
-        at.toISOString(),
-        reason,
-        audit.actor,
+        r.at.toISOString(),
+        r.reason,
+        r.actor,
+        r.invalidityDate?.toISOString() ?? null,
       );
       if (rows.length === 0) return null;
       append(audit);
       return certificateFromRow(await tx.certificate.findUniqueOrThrow({ where: { serial } }));
     });
+  }
+
+  async revokeAndBlock(
+    target: BlockTarget,
+    r: Revocation,
+    blockReason: string,
+    auditFor: (c: CertificateRecord) => AuditEventInput,
+    blockAudit: AuditEventInput,
+  ): Promise<{ revoked: CertificateRecord[]; block: EnrolmentBlock }> {
+    return this.transact(async (tx, append) => {
+      // The block first: from its commit on, no intent for the target can be recorded (INSERT_INTENTS
+      // checks it). Intents recorded before it are pending or valid, and revoked below.
+      const [blockRow] = await tx.$queryRawUnsafe<BlockRow[]>(
+        `INSERT INTO enrolment_blocks (kind, value, reason, created_by) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (kind, value) DO UPDATE SET kind = EXCLUDED.kind
+         RETURNING kind, value, reason, created_by, created_at`,
+        target.kind,
+        target.value,
+        blockReason,
+        r.actor,
+      );
+      const where = { node: "node_id = $1", identity: "(identity = $1 OR spiffe_id = $1)", account: "account_id = $1" }[target.kind];
+      const rows = await tx.$queryRawUnsafe<{ serial: string }[]>(
+        `UPDATE certificates SET status = 'revoked', revoked_at = $2::timestamptz, revocation_reason = $3, revoked_by = $4,
+           invalidity_date = $5::timestamptz
+         WHERE ${where} AND status IN ('valid', 'pending') AND not_after > $2::timestamptz RETURNING serial`,
+        target.value,
+        r.at.toISOString(),
+        r.reason,
+        r.actor,
+        r.invalidityDate?.toISOString() ?? null,
+      );
+      const revoked =
+        rows.length === 0
+          ? []
+          : (await tx.certificate.findMany({ where: { serial: { in: rows.map((x) => x.serial) } }, orderBy: { createdAt: "asc" } })).map(certificateFromRow);
+      for (const c of revoked) append(auditFor(c));
+      append(blockAudit);
+      return { revoked, block: blockFromRow(blockRow!) };
+    });
+  }
+
+  async unblock(target: BlockTarget, audit: AuditEventInput): Promise<EnrolmentBlock | null> {
+    return this.transact(async (tx, append) => {
+      const [row] = await tx.$queryRawUnsafe<BlockRow[]>(
+        `DELETE FROM enrolment_blocks WHERE kind = $1 AND value = $2 RETURNING kind, value, reason, created_by, created_at`,
+        target.kind,
+        target.value,
+      );
+      if (!row) return null;
+      append(audit);
+      return blockFromRow(row);
+    });
+  }
+
+  /** Every block, oldest first. */
+  async blocks(): Promise<EnrolmentBlock[]> {
+    const rows = await this.#raw.query<BlockRow>(`SELECT kind, value, reason, created_by, created_at FROM enrolment_blocks ORDER BY created_at, kind, value`);
+    return rows.map(blockFromRow);
   }
 
   /** Marks intents that have been pending for longer than `olderThanSeconds` as failed: the process
@@ -180,6 +265,8 @@ export class Journal implements IssuanceLedger, AuditLog {
         const events: AuditEventInput[] = [];
         const result = await fn(tx, (e) => events.push(e));
         stored = await writeEvents(exec, head, events);
+        // Other replicas follow the audit log (revocations, blocks); this wakes them at commit.
+        if (stored.length > 0 && this.#notify) await exec.query(`SELECT pg_notify('${EVENTS_CHANNEL}', $1)::text AS ok`, [stored[stored.length - 1]!.seq.toString()]);
         return result;
       },
       { timeout: 30_000, maxWait: 30_000 },
@@ -306,9 +393,15 @@ export class Journal implements IssuanceLedger, AuditLog {
       if (intents.length > 0) {
         const rows = await sql.query<{ serial: string }>(INSERT_INTENTS, [JSON.stringify(intents.map((o) => intentRow(o.intent)))]);
         const inserted = new Set(rows.map((r) => r.serial));
+        const missing = intents.filter((o) => !inserted.has(o.intent.serialHex));
+        const blocked = missing.length > 0 ? await blocksFor(sql, missing.map((o) => o.intent)) : new Map<string, EnrolmentBlock>();
         for (const o of intents) {
-          if (inserted.has(o.intent.serialHex)) ok.add(o);
-          else failures.set(o, new SerialConflict(o.intent.serialHex));
+          if (inserted.has(o.intent.serialHex)) {
+            ok.add(o);
+            continue;
+          }
+          const block = matchBlock(blocked, o.intent);
+          failures.set(o, block ? blockedError(block) : new SerialConflict(o.intent.serialHex));
         }
       }
       await update(sql, batch, "issued", COMPLETE_ISSUED, issuedRow, ok, failures);
@@ -358,11 +451,26 @@ async function update<K extends "issued" | "failed">(
   if (ops.length === 0) return;
   const rows = await sql.query<{ serial: string }>(statement, [JSON.stringify(ops.map(row))]);
   const updated = new Set(rows.map((r) => r.serial));
+  const missed = ops.map((o) => (o as { serial: string }).serial).filter((serial) => !updated.has(serial));
+  // An intent revoked while it was being signed (revoke --node): the caller gets the reason.
+  const revoked =
+    missed.length === 0
+      ? new Set<string>()
+      : new Set((await sql.query<{ serial: string }>(`SELECT serial FROM certificates WHERE serial = ANY($1::text[]) AND status = 'revoked'`, [missed])).map((r) => r.serial));
   for (const o of ops) {
     const serial = (o as { serial: string }).serial;
     if (updated.has(serial)) ok.add(o);
+    else if (revoked.has(serial)) failures.set(o, new SignetError("blocked", `certificate ${serial} was revoked while it was being issued: its node, identity or account has been blocked`));
     else failures.set(o, new Error(`certificate ${serial} is not pending`));
   }
+}
+
+/** The blocks that apply to any of `intents`, keyed as matchBlock expects. */
+async function blocksFor(sql: Exec, intents: CertificateIntent[]): Promise<Map<string, EnrolmentBlock>> {
+  const values = [...new Set(intents.flatMap((i) => [i.nodeId, i.identity, i.spiffeId, i.accountId]).filter((v): v is string => v !== null))];
+  if (values.length === 0) return new Map();
+  const rows = await sql.query<BlockRow>(`SELECT kind, value, reason, created_by, created_at FROM enrolment_blocks WHERE value = ANY($1::text[])`, [values]);
+  return new Map(rows.map((r) => [`${r.kind}\0${r.value}`, blockFromRow(r)]));
 }
 
 /** The batch's ops of one kind, one per serial; later ops for a serial already seen fail with `conflict`. */
@@ -444,5 +552,6 @@ function intentRow(i: CertificateIntent): Record<string, unknown> {
     key_algorithm: i.keyAlgorithm,
     subject_key_id: i.subjectKeyId,
     requested_by: i.requestedBy,
+    account_id: i.accountId,
   };
 }

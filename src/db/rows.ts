@@ -1,5 +1,5 @@
 // Mapping between Prisma rows and the ports' records.
-import type { CertificateRecord, ProvisionerRecord } from "../../ca/ports.js";
+import type { BlockKind, CertificateRecord, EnrolmentBlock, ProvisionerRecord } from "../../ca/ports.js";
 import type { NamePolicy } from "../../ca/policy/index.js";
 import type { ProfileName } from "../../ca/profiles.js";
 import type { Certificate, Provisioner } from "./generated/client.js";
@@ -30,8 +30,23 @@ export function certificateFromRow(r: Certificate): CertificateRecord {
     revokedAt: r.revokedAt,
     revocationReason: r.revocationReason,
     revokedBy: r.revokedBy,
+    invalidityDate: r.invalidityDate,
+    accountId: r.accountId,
     createdAt: r.createdAt,
   };
+}
+
+/** enrolment_blocks as raw SQL returns it. */
+export interface BlockRow {
+  kind: string;
+  value: string;
+  reason: string;
+  created_by: string;
+  created_at: Date | string;
+}
+
+export function blockFromRow(r: BlockRow): EnrolmentBlock {
+  return { kind: r.kind as BlockKind, value: r.value, reason: r.reason, createdBy: r.created_by, createdAt: new Date(r.created_at) };
 }
 
 export function provisionerFromRow(r: Provisioner): ProvisionerRecord {

@@ -1,12 +1,15 @@
 // The plain-HTTP port (8080): what relying parties fetch without trust in advance: CA certificates
-// (roots, intermediates, the AIA caIssuers URL), and in later steps CRLs, OCSP and SCEP.
+// (roots, intermediates, the AIA caIssuers URL), CRLs and OCSP; SCEP in a later step.
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { Services } from "../services.js";
 import { SignetError } from "../../ca/errors.js";
 import { toPem } from "../../ca/x509/index.js";
 import { AJV_OPTIONS, installCommon } from "./common.js";
+import type { RevocationService } from "../revocation/service.js";
+import { crlRoutes } from "./revocation/crl.js";
+import { ocspRoutes } from "./revocation/ocsp.js";
 
-export async function buildHttpApp(s: Services, ready: () => boolean): Promise<FastifyInstance> {
+export async function buildHttpApp(s: Services, ready: () => boolean, rev: RevocationService): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: s.log.child({ component: "http" }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -37,5 +40,7 @@ export async function buildHttpApp(s: Services, ready: () => boolean): Promise<F
       return reply.type("application/pkix-cert").header("cache-control", cache).send(der);
     },
   );
+  crlRoutes(app, rev);
+  ocspRoutes(app, s, rev);
   return app;
 }

@@ -5,7 +5,9 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { SecureContextOptions } from "node:tls";
 import type { Services } from "../services.js";
 import { adminApi } from "./admin/index.js";
-import { makeAdminAuth } from "./admin/auth.js";
+import { ADMIN_ROLE, makeAdminAuth, REVOCATION_READER_ROLE } from "./admin/auth.js";
+import type { RevocationService } from "../revocation/service.js";
+import { feedRoutes } from "./revocation/feed.js";
 import { AJV_OPTIONS, installCommon, rejectUnstorableText } from "./common.js";
 
 export interface TlsMaterial {
@@ -17,7 +19,7 @@ export interface TlsMaterial {
 
 export const TLS_OPTIONS: SecureContextOptions = { minVersion: "TLSv1.2" };
 
-export async function buildHttpsApp(s: Services, tls: TlsMaterial, ready: () => boolean): Promise<FastifyInstance> {
+export async function buildHttpsApp(s: Services, tls: TlsMaterial, ready: () => boolean, rev: RevocationService): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: s.log.child({ component: "https" }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -53,5 +55,11 @@ export async function buildHttpsApp(s: Services, tls: TlsMaterial, ready: () => 
     },
     { prefix: "/admin" },
   );
+  // The live revocation feed: admin credentials, or a client certificate with the reader role.
+  await app.register(async (feed) => {
+    feed.decorateRequest("admin", null);
+    feed.addHook("onRequest", makeAdminAuth(s, [ADMIN_ROLE, REVOCATION_READER_ROLE]));
+    feedRoutes(feed, s, rev);
+  });
   return app;
 }

@@ -10,11 +10,13 @@ import { openServices, type Services } from "../services.js";
 import { buildHttpApp } from "./http-app.js";
 import { buildHttpsApp, TLS_OPTIONS } from "./https-app.js";
 import { ensureSystemProvisioner, issueServerTls } from "./tls.js";
+import { RevocationService } from "../revocation/service.js";
 
 const ABANDONED_AFTER_SECONDS = 600;
 
 export interface RunningServer {
   services: Services;
+  revocation: RevocationService;
   https: FastifyInstance;
   http: FastifyInstance;
   httpsPort: number;
@@ -28,6 +30,7 @@ export async function startServer(cfg: Config, log: Logger, env: NodeJS.ProcessE
   let https: FastifyInstance | undefined;
   let http: FastifyInstance | undefined;
   let renewTimer: NodeJS.Timeout | undefined;
+  let rev: RevocationService | undefined;
   try {
     const { adminTokenFile } = await bootstrapDatabase(s, prepared.created);
     await ensureSystemProvisioner(s);
@@ -35,9 +38,12 @@ export async function startServer(cfg: Config, log: Logger, env: NodeJS.ProcessE
     const abandoned = await s.journal.sweepAbandoned(ABANDONED_AFTER_SECONDS);
     if (abandoned.length > 0) log.warn({ serials: abandoned }, "marked abandoned certificate intents as failed");
     let { tls, issued } = await issueServerTls(s);
+    // CRLs generated and the OCSP responder certificate issued before the ports open.
+    rev = new RevocationService(s);
+    await rev.start();
     let ready = false;
-    https = await buildHttpsApp(s, tls, () => ready);
-    http = await buildHttpApp(s, () => ready);
+    https = await buildHttpsApp(s, tls, () => ready, rev);
+    http = await buildHttpApp(s, () => ready, rev);
     await https.listen({ port: cfg.httpsPort, host: cfg.listenHost });
     await http.listen({ port: cfg.httpPort, host: cfg.listenHost });
     ready = true;
@@ -96,8 +102,10 @@ export async function startServer(cfg: Config, log: Logger, env: NodeJS.ProcessE
 
     const runningHttps = https;
     const runningHttp = http;
+    const runningRev = rev;
     return {
       services: s,
+      revocation: runningRev,
       https: runningHttps,
       http: runningHttp,
       httpsPort,
@@ -106,12 +114,14 @@ export async function startServer(cfg: Config, log: Logger, env: NodeJS.ProcessE
         if (renewTimer) clearTimeout(renewTimer);
         renewTimer = undefined;
         await Promise.allSettled([runningHttps.close(), runningHttp.close()]);
+        await runningRev.stop();
         await s.close();
       },
     };
   } catch (err) {
     if (renewTimer) clearTimeout(renewTimer);
     await Promise.allSettled([https?.close(), http?.close()]);
+    await rev?.stop();
     await s.close();
     throw err;
   }

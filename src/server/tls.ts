@@ -12,17 +12,23 @@ import type { TlsMaterial } from "./https-app.js";
 
 export const SYSTEM_PROVISIONER = "signet-system";
 
+const SYSTEM_PROFILES = ["server", "client-server", "ocsp-responder"];
+
+/** Creates signet-system, or lets an existing one (from an older version) issue every profile
+ * Signet needs for itself, keeping the rest of its definition. */
 export async function ensureSystemProvisioner(s: Services): Promise<void> {
-  if (await s.provisioners.get(SYSTEM_PROVISIONER)) return;
+  const existing = await s.provisioners.get(SYSTEM_PROVISIONER);
+  const allowed = Array.isArray(existing?.options.allowedProfiles) ? (existing.options.allowedProfiles as string[]) : [];
+  if (existing && SYSTEM_PROFILES.every((p) => allowed.includes(p))) return;
   await s.provisioners.upsert(
     {
       name: SYSTEM_PROVISIONER,
       type: "admin",
-      profile: "server",
-      defaultLifetimeSeconds: s.config.tlsLifetimeSeconds,
-      maxLifetimeSeconds: s.config.maxLifetimeSeconds,
-      policy: {},
-      options: { allowedProfiles: ["server", "client-server"], description: "Signet's own certificates" },
+      profile: existing?.profile ?? "server",
+      defaultLifetimeSeconds: existing?.defaultLifetimeSeconds ?? s.config.tlsLifetimeSeconds,
+      maxLifetimeSeconds: existing?.maxLifetimeSeconds ?? s.config.maxLifetimeSeconds,
+      policy: existing?.policy ?? {},
+      options: { ...(existing?.options ?? { description: "Signet's own certificates" }), allowedProfiles: [...new Set([...allowed, ...SYSTEM_PROFILES])] },
       enabled: true,
     },
     "system:bootstrap",

@@ -47,7 +47,7 @@ export function issuer(certDer: Buffer, signer: IssuerContext["signer"]): Issuer
     subjectKeyId: c.subjectKeyId!,
     notAfter: c.notAfter,
     signer,
-    urls: { ocsp: `${TEST_HTTP_URL}/ocsp`, caIssuers: `${TEST_HTTP_URL}/certs/${id}.crt`, crl: `${TEST_HTTP_URL}/crl/${id}.crl` },
+    urls: { ocsp: `${TEST_HTTP_URL}/ocsp`, caIssuers: `${TEST_HTTP_URL}/certs/${id}.crt`, crl: `${TEST_HTTP_URL}/crl/${id}.crl`, deltaCrl: `${TEST_HTTP_URL}/crl/${id}-delta.crl` },
   };
 }
 

@@ -2,9 +2,16 @@
 // same contracts as src/db: serial uniqueness, pending → valid/failed, valid → revoked, one audit chain.
 import { chainEvents, GENESIS_HASH } from "../../ca/audit.js";
 import type { NamePolicy } from "../../ca/policy/index.js";
+import { blockedError } from "../../ca/authority.js";
 import {
   SerialConflict,
+  matchBlock,
   type AuditEventInput,
+  type BlockList,
+  type BlockTarget,
+  type EnrolmentBlock,
+  type EnrolmentSubject,
+  type Revocation,
   type AuthorityPolicySource,
   type CertificateFilter,
   type CertificateIntent,
@@ -17,8 +24,10 @@ import {
   type StoredAuditEvent,
 } from "../../ca/ports.js";
 
-export class MemoryLedger implements IssuanceLedger, CertificateReader {
+export class MemoryLedger implements IssuanceLedger, CertificateReader, BlockList {
   readonly certs = new Map<string, CertificateRecord>();
+  /** Enrolment blocks keyed "kind\0value", as matchBlock expects. */
+  readonly blocks = new Map<string, EnrolmentBlock>();
   readonly events: StoredAuditEvent[] = [];
   head = { seq: 0n, hash: GENESIS_HASH };
   /** Set to make the next call of that kind throw (simulating a database failure). */
@@ -35,6 +44,8 @@ export class MemoryLedger implements IssuanceLedger, CertificateReader {
       this.failNext.intent = false;
       throw new Error("simulated database failure");
     }
+    const block = matchBlock(this.blocks, intent);
+    if (block) throw blockedError(block);
     if (this.certs.has(intent.serialHex)) throw new SerialConflict(intent.serialHex);
     this.certs.set(intent.serialHex, {
       ...structuredClone(intent),
@@ -45,6 +56,7 @@ export class MemoryLedger implements IssuanceLedger, CertificateReader {
       revokedAt: null,
       revocationReason: null,
       revokedBy: null,
+      invalidityDate: null,
       createdAt: new Date(),
     });
     this.#append(audit);
@@ -68,12 +80,49 @@ export class MemoryLedger implements IssuanceLedger, CertificateReader {
     this.#append(audit);
   }
 
-  async revoke(serial: string, reason: number, at: Date, audit: AuditEventInput): Promise<CertificateRecord | null> {
+  async revoke(serial: string, r: Revocation, audit: AuditEventInput): Promise<CertificateRecord | null> {
     const c = this.certs.get(serial);
     if (!c || c.status !== "valid") return null;
-    Object.assign(c, { status: "revoked", revokedAt: at, revocationReason: reason, revokedBy: audit.actor });
+    Object.assign(c, { status: "revoked", revokedAt: r.at, revocationReason: r.reason, revokedBy: r.actor, invalidityDate: r.invalidityDate });
     this.#append(audit);
     return c;
+  }
+
+  async revokeAndBlock(
+    target: BlockTarget,
+    r: Revocation,
+    blockReason: string,
+    auditFor: (c: CertificateRecord) => AuditEventInput,
+    blockAudit: AuditEventInput,
+  ): Promise<{ revoked: CertificateRecord[]; block: EnrolmentBlock }> {
+    const key = `${target.kind}\0${target.value}`;
+    const block = this.blocks.get(key) ?? { ...target, reason: blockReason, createdBy: r.actor, createdAt: r.at };
+    this.blocks.set(key, block);
+    const matches = (c: CertificateRecord) =>
+      target.kind === "node" ? c.nodeId === target.value : target.kind === "account" ? c.accountId === target.value : c.identity === target.value || c.spiffeId === target.value;
+    const revoked: CertificateRecord[] = [];
+    for (const c of this.certs.values()) {
+      if ((c.status === "valid" || c.status === "pending") && c.notAfter > r.at && matches(c)) {
+        Object.assign(c, { status: "revoked", revokedAt: r.at, revocationReason: r.reason, revokedBy: r.actor, invalidityDate: r.invalidityDate });
+        revoked.push(c);
+        this.#append(auditFor(c));
+      }
+    }
+    this.#append(blockAudit);
+    return { revoked, block };
+  }
+
+  async unblock(target: BlockTarget, audit: AuditEventInput): Promise<EnrolmentBlock | null> {
+    const key = `${target.kind}\0${target.value}`;
+    const b = this.blocks.get(key);
+    if (!b) return null;
+    this.blocks.delete(key);
+    this.#append(audit);
+    return b;
+  }
+
+  find(subject: EnrolmentSubject): EnrolmentBlock | null {
+    return matchBlock(this.blocks, subject);
   }
 
   async get(serial: string): Promise<CertificateRecord | null> {

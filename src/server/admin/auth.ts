@@ -10,6 +10,8 @@ import type { Services } from "../../services.js";
 
 /** The role an admin client certificate must carry (Signet roles extension, see README "Roles"). */
 export const ADMIN_ROLE = "signet:admin";
+/** A client certificate with this role may read the revocation feed (and nothing else). */
+export const REVOCATION_READER_ROLE = "signet:revocation-reader";
 
 export interface AdminPrincipal {
   kind: "token" | "certificate";
@@ -30,7 +32,8 @@ const CERT_STATUS_TTL_MS = 10_000;
  * (or contend for its lock) without bound. Metrics count every failure. */
 export const AUDITED_FAILURES_PER_MINUTE = 60;
 
-export function makeAdminAuth(s: Services) {
+/** The authentication hook; `roles` are the roles a client certificate may carry to pass (any one). */
+export function makeAdminAuth(s: Services, roles: readonly string[] = [ADMIN_ROLE]) {
   // Parsing the peer certificate is per connection, not per request.
   const bySocket = new WeakMap<TLSSocket, { serial: string; issuer: string; roles: string[] } | null>();
   const certStatus = new Map<string, { at: number; valid: boolean }>();
@@ -109,8 +112,8 @@ export function makeAdminAuth(s: Services) {
     const socket = req.raw.socket as TLSSocket;
     const cert = socket.encrypted ? peer(socket) : null;
     if (cert) {
-      if (!issuers.has(cert.issuer) || !cert.roles.includes(ADMIN_ROLE)) {
-        return fail(req, "certificate_not_admin", `the client certificate does not carry the ${ADMIN_ROLE} role`);
+      if (!issuers.has(cert.issuer) || !roles.some((r) => cert.roles.includes(r))) {
+        return fail(req, "certificate_not_admin", `the client certificate carries none of the roles ${roles.join(", ")}`);
       }
       if (!(await certificateValid(cert.serial))) {
         return fail(req, "certificate_invalid", "the client certificate is revoked, expired or unknown to Signet");

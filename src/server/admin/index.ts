@@ -10,12 +10,17 @@ import { listCertificates } from "./routes/list-certificates.js";
 import { getAuthorityPolicy, getProvisionerPolicy, putAuthorityPolicy, putProvisionerPolicy } from "./routes/policies.js";
 import { deleteProvisioner, getProvisioner, listProvisioners, putProvisioner } from "./routes/provisioners.js";
 import { revokeCertificate } from "./routes/revoke-certificate.js";
+import { revokeBulk } from "./routes/revoke-bulk.js";
+import { deleteBlock, listBlocks } from "./routes/blocks.js";
 
 const ROUTES = [
   issueCertificate,
   getCertificate,
   listCertificates,
   revokeCertificate,
+  revokeBulk,
+  listBlocks,
+  deleteBlock,
   listProvisioners,
   getProvisioner,
   putProvisioner,

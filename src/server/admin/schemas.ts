@@ -2,7 +2,7 @@
 import { PROFILE_NAMES } from "../../../ca/profiles.js";
 import { PROVISIONER_TYPES } from "../../../ca/provisioners/validate.js";
 import { reasonName } from "../../../ca/revocation.js";
-import type { CertificateRecord, ProvisionerRecord } from "../../../ca/ports.js";
+import type { EnrolmentBlock, CertificateRecord, ProvisionerRecord } from "../../../ca/ports.js";
 import { toPem } from "../../../ca/x509/index.js";
 import { errorBodySchema } from "../errors.js";
 
@@ -49,6 +49,8 @@ export const certificateSchema = {
     revokedAt: nullableString,
     revocationReason: nullableString,
     revokedBy: nullableString,
+    invalidityDate: nullableString,
+    accountId: nullableString,
     createdAt: { type: "string", format: "date-time" },
     pem: { type: "string" },
   },
@@ -81,6 +83,8 @@ export function certificateJson(c: CertificateRecord, withPem = false) {
     revokedAt: c.revokedAt?.toISOString() ?? null,
     revocationReason: c.revocationReason === null ? null : reasonName(c.revocationReason),
     revokedBy: c.revokedBy,
+    invalidityDate: c.invalidityDate?.toISOString() ?? null,
+    accountId: c.accountId,
     createdAt: c.createdAt.toISOString(),
     ...(withPem && c.der ? { pem: toPem("CERTIFICATE", c.der) } : {}),
   };
@@ -144,3 +148,29 @@ export const errorResponses = {
   500: errorBodySchema,
   503: errorBodySchema,
 } as const;
+
+/** The fields every revocation request takes. */
+export const revocationBodySchema = {
+  reason: { type: ["string", "integer"], description: "RFC 5280 reason name (keyCompromise, superseded...) or code; default unspecified" },
+  invalidityDate: { type: "string", format: "date-time", description: "when the key is known or suspected to have been compromised" },
+} as const;
+
+export interface RevocationBody {
+  reason?: string | number;
+  invalidityDate?: string;
+}
+
+export const blockSchema = {
+  type: "object",
+  properties: {
+    kind: { type: "string", enum: ["node", "identity", "account"] },
+    value: { type: "string" },
+    reason: { type: "string" },
+    createdBy: { type: "string" },
+    createdAt: { type: "string", format: "date-time" },
+  },
+} as const;
+
+export function blockJson(b: EnrolmentBlock) {
+  return { kind: b.kind, value: b.value, reason: b.reason, createdBy: b.createdBy, createdAt: b.createdAt.toISOString() };
+}
