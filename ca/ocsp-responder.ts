@@ -191,6 +191,8 @@ export class OcspResponder {
       this.#put(serialHex, { status, recheckAt: Infinity, signed: new Map() });
       return;
     }
+    // Seen already (this replica's own revocation arrives first as it commits, then from the log).
+    if (entry.status?.status === "revoked") return;
     entry.status = status;
     entry.recheckAt = Infinity;
     await this.#resign(entry, this.#opts.clock().getTime());

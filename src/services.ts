@@ -71,6 +71,8 @@ export async function openServices(cfg: Config, log: Logger, ca: CaMaterial, db?
   }
   const blocks = new BlockCache(journal);
   await blocks.load();
+  // This process's own blocks and unblocks apply as they commit.
+  journal.onEvents = blocks.apply;
   const authority = new Authority({
     intermediate,
     root,

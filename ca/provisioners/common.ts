@@ -1,6 +1,6 @@
 // Sign options every provisioner type shares.
 import { SignetError } from "../errors.js";
-import { LEAF_PROFILES, type ProfileName } from "../profiles.js";
+import { isProfileName, LEAF_PROFILES, type ProfileName } from "../profiles.js";
 import type { SignOption } from "./sign-options.js";
 
 const ROLE = /^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$/;
@@ -61,7 +61,7 @@ export const profileAllowed: SignOption = {
     if (!allowed.includes(draft.profile)) {
       throw new SignetError("forbidden_profile", `provisioner ${provisioner.name} may not issue the ${draft.profile} profile (allowed: ${allowed.join(", ")})`);
     }
-    if (!LEAF_PROFILES.includes(draft.profile) && draft.profile !== "intermediate") {
+    if (!isProfileName(draft.profile)) {
       throw new SignetError("forbidden_profile", `unknown profile ${draft.profile}`);
     }
   },

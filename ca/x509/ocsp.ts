@@ -20,6 +20,7 @@ import {
   integerMagnitude,
   oid,
   readOne,
+  tlv,
   writeHeader,
 } from "./der.js";
 import { HASH_OIDS, OCSP_OIDS } from "./oids.js";
@@ -599,4 +600,18 @@ function readEnumerated(r: DerReader, what: string): number {
 
 function readGeneralizedTime(r: DerReader, what: string): Date {
   return decodeTime(r.read(TAG.GENERALIZED_TIME, what), what, r.code);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Request building (OCSP clients: the proxy, benchmarks, tests)
+
+/** A DER OCSPRequest for the given CertIDs (from buildCertId), unsigned, with a nonce extension
+ * (RFC 8954: an OCTET STRING of 1-32 octets) when `nonce` is given. */
+export function buildOcspRequest(certIds: readonly Buffer[], nonce?: Buffer): Buffer {
+  if (certIds.length === 0 || certIds.length > MAX_OCSP_REQUESTS) throw new SignetError("internal", `an OCSP request carries 1-${MAX_OCSP_REQUESTS} CertIDs`);
+  const requests = tlv(TAG.SEQUENCE, ...certIds.map((id) => tlv(TAG.SEQUENCE, id)));
+  const extensions = nonce
+    ? [tlv(0xa2, tlv(TAG.SEQUENCE, tlv(TAG.SEQUENCE, oid(OCSP_OIDS.nonce), tlv(TAG.OCTET_STRING, tlv(TAG.OCTET_STRING, nonce)))))]
+    : [];
+  return tlv(TAG.SEQUENCE, tlv(TAG.SEQUENCE, requests, ...extensions));
 }

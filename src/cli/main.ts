@@ -343,14 +343,100 @@ export function buildProgram(): Command {
     );
 
   program
-    .command("revoke <serial>")
-    .description("revoke a certificate (RFC 5280 reason: keyCompromise, superseded, cessationOfOperation, affiliationChanged, privilegeWithdrawn, cACompromise, aACompromise, unspecified)")
+    .command("revoke [serial]")
+    .description(
+      "revoke a certificate, or with --node/--identity/--account everything it holds (and block it from enrolling until `signet unblock`). RFC 5280 reasons: keyCompromise, superseded, cessationOfOperation, affiliationChanged, privilegeWithdrawn, cACompromise, aACompromise, unspecified",
+    )
+    .option("--node <id>", "revoke every unexpired certificate of this node and block it")
+    .option("--identity <id>", "revoke every unexpired certificate of this identity or SPIFFE ID and block it")
+    .option("--account <id>", "revoke every unexpired certificate ordered by this ACME account and block it")
     .option("--reason <reason>", "revocation reason", "unspecified")
+    .option("--invalidity-date <iso>", "when the key is known or suspected to have been compromised (RFC 5280 §5.3.2)")
+    .option("--note <text>", "why (kept with the block)")
     .option("--json", "machine-readable output")
     .action(
-      run(async (serial: string, o: JsonFlag & { reason: string }, _cmd: Command) => {
-        const c = await apiClient(config()).call<CertificateJson>("POST", `/admin/v1/certificates/${encodeURIComponent(serial)}/revoke`, { reason: o.reason });
-        out(o, c, () => process.stdout.write(`revoked ${c.serial} (${c.revocationReason}) at ${c.revokedAt}\n`));
+      run(async (serial: string | undefined, o: JsonFlag & BlockFlags & { reason: string; invalidityDate?: string; note?: string }, _cmd: Command) => {
+        const target = blockTarget(o, serial === undefined);
+        const api = apiClient(config());
+        const common = { reason: o.reason, ...(o.invalidityDate ? { invalidityDate: o.invalidityDate } : {}) };
+        if (!target) {
+          if (serial === undefined) throw new SignetError("bad_request", "give a serial, or one of --node, --identity, --account");
+          const c = await api.call<CertificateJson>("POST", `/admin/v1/certificates/${encodeURIComponent(serial)}/revoke`, common);
+          out(o, c, () => process.stdout.write(`revoked ${c.serial} (${c.revocationReason}) at ${c.revokedAt}\n`));
+          return;
+        }
+        if (serial !== undefined) throw new SignetError("bad_request", `give a serial or --${target.kind}, not both`);
+        const r = await api.call<{ block: BlockJson; revoked: CertificateJson[]; count: number }>("POST", "/admin/v1/revocations", {
+          [target.kind]: target.value,
+          ...common,
+          ...(o.note ? { note: o.note } : {}),
+        });
+        out(o, r, () => {
+          for (const c of r.revoked) process.stdout.write(`revoked ${c.serial}  ${c.identity ?? c.commonName ?? ""}  (expires ${c.notAfter})\n`);
+          process.stdout.write(`${r.count} certificate${r.count === 1 ? "" : "s"} revoked (${o.reason}); ${target.kind} ${target.value} is blocked from enrolment until: signet unblock --${target.kind} ${target.value}\n`);
+        });
+      }),
+    );
+
+  program
+    .command("unblock")
+    .description("let a node, identity or ACME account blocked by `signet revoke --node/--identity/--account` enrol again")
+    .option("--node <id>", "the node")
+    .option("--identity <id>", "the identity or SPIFFE ID")
+    .option("--account <id>", "the ACME account")
+    .option("--json", "machine-readable output")
+    .action(
+      run(async (o: JsonFlag & BlockFlags, _cmd: Command) => {
+        const target = blockTarget(o, true)!;
+        const b = await apiClient(config()).call<BlockJson>("DELETE", `/admin/v1/blocks/${target.kind}?value=${encodeURIComponent(target.value)}`);
+        out(o, b, () => process.stdout.write(`unblocked ${b.kind} ${b.value} (blocked since ${b.createdAt} by ${b.createdBy})\n`));
+      }),
+    );
+
+  program
+    .command("blocks")
+    .description("list the nodes, identities and ACME accounts blocked from enrolment")
+    .option("--json", "machine-readable output")
+    .action(
+      run(async (o: JsonFlag, _cmd: Command) => {
+        const r = await apiClient(config()).call<{ items: BlockJson[] }>("GET", "/admin/v1/blocks");
+        out(o, r, () => {
+          for (const b of r.items) process.stdout.write(`${b.kind.padEnd(9)} ${b.value}  since ${b.createdAt} by ${b.createdBy}: ${b.reason}\n`);
+          if (r.items.length === 0) process.stdout.write("(no blocks)\n");
+        });
+      }),
+    );
+
+  program
+    .command("revocations")
+    .description("read the live revocation feed: what was revoked after a cursor; --follow keeps listening")
+    .option("--since <cursor>", "a cursor printed earlier, 0 for everything, or latest", "0")
+    .option("--follow", "keep waiting for new revocations (long poll), printing each as it arrives")
+    .option("--limit <n>", "most revocations per request", "1000")
+    .option("--json", "one JSON object per line (with --follow) or one document")
+    .action(
+      run(async (o: JsonFlag & { since: string; follow?: boolean; limit: string }, _cmd: Command) => {
+        const api = apiClient(config());
+        let since = o.since;
+        const print = (items: FeedItemJson[]) => {
+          for (const i of items) {
+            if (o.json) process.stdout.write(`${JSON.stringify(i)}\n`);
+            else process.stdout.write(`${i.cursor.padStart(8)}  ${i.revokedAt}  ${i.serial}  ${i.reason.padEnd(20)} ${i.nodeId ?? "-"}  ${i.spiffeId ?? i.identity ?? ""}\n`);
+          }
+        };
+        if (!o.follow) {
+          const r = await api.call<{ items: FeedItemJson[]; cursor: string }>("GET", `/revocations?since=${encodeURIComponent(since)}&limit=${encodeURIComponent(o.limit)}`);
+          out(o, r, () => {
+            print(r.items);
+            process.stdout.write(`cursor ${r.cursor}\n`);
+          });
+          return;
+        }
+        for (;;) {
+          const r = await api.call<{ items: FeedItemJson[]; cursor: string }>("GET", `/revocations?since=${encodeURIComponent(since)}&limit=${encodeURIComponent(o.limit)}&wait=25`);
+          print(r.items);
+          since = r.cursor;
+        }
       }),
     );
 
@@ -571,4 +657,35 @@ function derFromFile(path: string): Buffer {
 
 export async function main(argv: string[]): Promise<void> {
   await buildProgram().parseAsync(argv);
+}
+
+type BlockFlags = { node?: string; identity?: string; account?: string };
+
+interface BlockJson {
+  kind: string;
+  value: string;
+  reason: string;
+  createdBy: string;
+  createdAt: string;
+}
+
+interface FeedItemJson {
+  cursor: string;
+  serial: string;
+  revokedAt: string;
+  reason: string;
+  nodeId: string | null;
+  identity: string | null;
+  spiffeId: string | null;
+}
+
+/** The one of --node, --identity, --account given (required: one must be). */
+function blockTarget(o: BlockFlags, required: boolean): { kind: "node" | "identity" | "account"; value: string } | null {
+  const given = (["node", "identity", "account"] as const).filter((k) => o[k] !== undefined);
+  if (given.length > 1) throw new SignetError("bad_request", `give only one of --node, --identity, --account (got ${given.map((k) => `--${k}`).join(", ")})`);
+  if (given.length === 0) {
+    if (required) throw new SignetError("bad_request", "give one of --node, --identity, --account");
+    return null;
+  }
+  return { kind: given[0]!, value: o[given[0]!]! };
 }

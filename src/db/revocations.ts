@@ -85,7 +85,7 @@ export class RevocationStore implements RevokedSource, CertificateStatusSource {
 
   /** Revocations after `since` (an audit seq), oldest first; `includeExpired` false drops those whose
    * certificate has expired (the cursor still moves past them). */
-  async feed(since: bigint, limit: number, includeExpired = false): Promise<{ items: FeedItem[]; cursor: string }> {
+  async feed(since: bigint, limit: number, includeExpired = false): Promise<{ items: FeedItem[]; cursor: string; more: boolean }> {
     const rows = await this.raw.query<{ seq: string | number; time: Date | string; actor: string; target: string | null; data: unknown }>(
       `SELECT seq, time, actor, target, data FROM audit_events WHERE event = $1 AND seq > $2::bigint ORDER BY seq LIMIT $3`,
       [AUDIT_EVENTS.certificateRevoked, since.toString(), limit],
@@ -97,7 +97,8 @@ export class RevocationStore implements RevokedSource, CertificateStatusSource {
       if (includeExpired || item.notAfter === null || Date.parse(item.notAfter) > now) items.push(item);
     }
     const last = rows[rows.length - 1];
-    return { items, cursor: last ? String(last.seq) : since.toString() };
+    // `more`: the page was full, whatever was filtered out of it; ask again from `cursor`.
+    return { items, cursor: last ? String(last.seq) : since.toString(), more: rows.length === limit };
   }
 
   /** The cursor of the latest revocation (a consumer that wants only what happens from now on). */

@@ -57,18 +57,24 @@ export class RevocationService {
   async start(): Promise<void> {
     const s = this.#s;
     await this.follower.start();
-    this.follower.subscribe(s.blocks.onEvents);
+    // Blocks set between loading the list and the follower's start are read again here.
+    await s.blocks.load();
+    this.follower.subscribe(s.blocks.apply);
     this.follower.subscribe(this.#onEvents);
-    // This process's own writes wake the follower at once (other replicas' through NOTIFY).
+    // This process's own revocations reach OCSP and the CRLs as they commit; the follower then sees
+    // them again (harmlessly) together with other replicas' (which arrive through NOTIFY or polling).
     const previous = s.journal.onEvents;
     s.journal.onEvents = (events) => {
       previous?.(events);
-      let revocation = false;
+      let followed = false;
       for (const e of events) {
         if (e.event === AUDIT_EVENTS.certificateIssued && e.target) this.responder.issued(e.target);
-        else if ((FOLLOWED as string[]).includes(e.event)) revocation = true;
+        else if ((FOLLOWED as string[]).includes(e.event)) followed = true;
       }
-      if (revocation) void this.follower.poke();
+      if (followed) {
+        this.#onEvents(events.map((e) => ({ ...e, target: e.target ?? null })));
+        void this.follower.poke();
+      }
     };
     await this.#renewResponder();
     await this.#regenerate("full", true);
@@ -113,9 +119,9 @@ export class RevocationService {
       const serial = typeof d.serial === "string" ? d.serial : e.target;
       if (!serial) continue;
       const issuerId = typeof d.issuerId === "string" ? d.issuerId : this.#s.authority.intermediate.id;
-      const revokedAt = typeof d.revokedAt === "string" ? new Date(d.revokedAt) : e.time;
+      const revokedAt = asDate(d.revokedAt) ?? e.time;
       const reason = typeof d.reasonCode === "number" ? d.reasonCode : 0;
-      const notAfter = typeof d.notAfter === "string" ? new Date(d.notAfter) : new Date(Date.now() + 86_400_000);
+      const notAfter = asDate(d.notAfter) ?? new Date(Date.now() + 86_400_000);
       this.responder.revoked(serial, issuerId, revokedAt, reason, notAfter).catch((err: unknown) => this.#s.log.error({ err, serial }, "re-signing OCSP answers failed"));
     }
     if (revoked) this.#soon();
@@ -196,4 +202,14 @@ export class RevocationService {
     t.unref();
     this.#timers.add(t);
   }
+}
+
+/** Event data holds Dates as this process wrote them and ISO strings as read back from the log. */
+function asDate(v: unknown): Date | null {
+  if (v instanceof Date) return v;
+  if (typeof v === "string") {
+    const d = new Date(v);
+    return Number.isNaN(d.getTime()) ? null : d;
+  }
+  return null;
 }

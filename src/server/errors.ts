@@ -79,7 +79,7 @@ function fromFastify(err: FastifyError): ErrorBody | null {
     case "FST_ERR_CTP_BODY_TOO_LARGE":
       return body(413, "body_too_large", "the request body is larger than the server accepts");
     case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
-      return body(415, "unsupported_media_type", "unsupported content type; send application/json");
+      return body(415, "unsupported_media_type", "unsupported content type for this endpoint (the admin API takes application/json, OCSP application/ocsp-request)");
     case "FST_ERR_CTP_EMPTY_JSON_BODY":
       return body(400, "bad_request", "the JSON body is empty");
     case "FST_ERR_CTP_INVALID_JSON_BODY":

@@ -68,7 +68,17 @@ export function feedRoutes(app: FastifyInstance, s: Services, rev: RevocationSer
             includeExpired: { type: "boolean", default: false, description: "also list revocations of certificates that have expired" },
           },
         },
-        response: { 200: { type: "object", properties: { items: { type: "array", items: itemSchema }, cursor: { type: "string" } } }, ...errorResponses },
+        response: {
+          200: {
+            type: "object",
+            properties: {
+              items: { type: "array", items: itemSchema },
+              cursor: { type: "string", description: "pass as since= next time" },
+              more: { type: "boolean", description: "the page was full: ask again at once" },
+            },
+          },
+          ...errorResponses,
+        },
       },
     },
     async (req, reply) => {
@@ -139,7 +149,7 @@ export function feedRoutes(app: FastifyInstance, s: Services, rev: RevocationSer
             const page = await s.revocations.feed(last, PAGE);
             for (const item of page.items) write(item);
             if (BigInt(page.cursor) > last) last = BigInt(page.cursor);
-            if (page.items.length < PAGE && BigInt(page.cursor) <= last) break;
+            if (!page.more) break;
             if (res.destroyed) return;
           }
         } catch (err) {

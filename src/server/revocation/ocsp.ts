@@ -19,13 +19,14 @@ export function ocspRoutes(app: FastifyInstance, s: Services, rev: RevocationSer
     void reply.type(OCSP_RESPONSE);
     if (cacheable && answer.cacheable && answer.nextUpdate) {
       const maxAge = Math.max(0, Math.floor((answer.nextUpdate.getTime() - Date.now()) / 1000));
-      if (reply.request.headers["if-none-match"] === answer.etag) return reply.status(304).header("etag", answer.etag).send();
+      // A 304 carries the same freshness headers (RFC 9110 §15.4.5), or a cache would extend the old ones.
       void reply.headers({
         "cache-control": `max-age=${maxAge}, public, no-transform, must-revalidate`,
         "last-modified": answer.lastModifiedHttp,
         expires: answer.expiresHttp,
         etag: answer.etag,
       });
+      if (reply.request.headers["if-none-match"] === answer.etag) return reply.status(304).send();
     } else {
       void reply.header("cache-control", "no-store");
     }
