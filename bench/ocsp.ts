@@ -78,8 +78,12 @@ export async function benchOcsp(opts: { certificates: number; seconds: number; c
     const openssl = spawn(
       "openssl",
       ["ocsp", "-index", join(dir, "index.txt"), "-port", String(opensslPort), "-rsigner", join(dir, "rcert.pem"), "-rkey", join(dir, "rkey.pem"), "-CA", join(dir, "int.pem"), "-multi", "2", "-nmin", "60"],
-      { stdio: ["ignore", "ignore", "pipe"] },
+      { stdio: ["ignore", "pipe", "pipe"] },
     );
+    let opensslErr = "";
+    for (const stream of [openssl.stdout!, openssl.stderr!]) stream.on("data", (c: Buffer) => (opensslErr = (opensslErr + c.toString()).slice(-4000)));
+    openssl.on("exit", (code, signal) => (opensslErr += ` [openssl exited: ${code ?? signal}]`));
+    openssl.on("error", (err) => (opensslErr += ` [openssl: ${err.message}]`));
     children.push(openssl);
 
     // Requests: one per certificate, SHA-1 CertIDs as RFC 5019 clients send, no nonce.
@@ -88,7 +92,9 @@ export async function benchOcsp(opts: { certificates: number; seconds: number; c
     const requests = serials.map((s) => buildOcspRequest([buildCertId("sha1", int.subjectDer, keyBytes, s)]));
     const sample = await postOcsp(`http://127.0.0.1:${httpPort}/ocsp`, requests[9]!);
     if (parseOcspResponse(sample).responses?.[0]?.status.kind !== "revoked") throw new Error("Signet did not answer revoked for a revoked certificate");
-    await waitFor(() => postOcsp(`http://127.0.0.1:${opensslPort}/`, requests[0]!).then((b) => parseOcspResponse(b).responses?.[0]?.status.kind === "good"), 10_000);
+    await waitFor(() => postOcsp(`http://127.0.0.1:${opensslPort}/`, requests[0]!, true).then((b) => parseOcspResponse(b).responses?.[0]?.status.kind === "good"), 10_000).catch((err: unknown) => {
+      throw new Error(`openssl ocsp did not answer: ${opensslErr}`, { cause: err });
+    });
 
     const script = wrkScript(dir, requests);
     const load: OcspLoadResult[] = [];
@@ -98,9 +104,10 @@ export async function benchOcsp(opts: { certificates: number; seconds: number; c
     ] as const) {
       for (const method of ["GET", "POST"] as const) {
         const prefix = server === "signet" ? "/ocsp" : "";
-        // openssl's responder answers a keep-alive POST only once the client closes: it gets
-        // Connection: close (its GET answers close the connection themselves).
-        const close = server !== "signet" && method === "POST";
+        // openssl's responder serves one request per connection (a keep-alive POST is answered only
+        // when the client closes, and workers stay stuck on idle keep-alive sockets): it gets
+        // Connection: close, so its figures include a TCP handshake per request.
+        const close = server !== "signet";
         wrk(url, script, method, prefix, { seconds: 2, connections: opts.connections }, close); // warm-up
         load.push({ server, method, ...wrk(url, script, method, prefix, opts, close) });
       }
@@ -132,7 +139,11 @@ export async function benchOcsp(opts: { certificates: number; seconds: number; c
     rmSync(dir, { recursive: true, force: true });
     return { certificates: opts.certificates, load, revokeToOcspMs: summary(toOcsp), revokeToFeedMs: summary(toFeed), rounds: opts.rounds };
   } finally {
-    for (const c of children) c.kill("SIGTERM");
+    for (const c of children) {
+      // openssl's `-multi` workers outlive a signal to their parent: end them first.
+      if (c.spawnargs[0] === "openssl" && c.pid) spawnSync("pkill", ["-TERM", "-P", String(c.pid)]);
+      c.kill("SIGTERM");
+    }
     await new Promise((r) => setTimeout(r, 500));
     rmSync(home, { recursive: true, force: true });
   }
@@ -151,14 +162,15 @@ local bodies = { ${requests.map((r) => `"${[...r].map((b) => `\\${b}`).join("")}
 local method = os.getenv("OCSP_METHOD")
 local prefix = os.getenv("OCSP_PREFIX") or ""
 local headers = { ["Content-Type"] = "application/ocsp-request" }
-if os.getenv("OCSP_CLOSE") == "1" then headers["Connection"] = "close" end
+local getHeaders = {}
+if os.getenv("OCSP_CLOSE") == "1" then headers["Connection"] = "close"; getHeaders["Connection"] = "close" end
 local i = 0
 request = function()
   i = i % #paths + 1
   if method == "POST" then
     return wrk.format("POST", prefix == "" and "/" or prefix, headers, bodies[i])
   end
-  return wrk.format("GET", prefix .. paths[i])
+  return wrk.format("GET", prefix .. paths[i], getHeaders)
 end
 `;
   const file = join(dir, "ocsp.lua");
@@ -172,6 +184,7 @@ function wrk(url: string, script: string, method: "GET" | "POST", prefix: string
     encoding: "utf8",
   });
   const out = r.stdout;
+  if (process.env.BENCH_DEBUG) process.stderr.write(`wrk ${url} ${method} close=${close}:\n${out}${r.stderr}\n`);
   const ms = (label: string) => {
     const m = new RegExp(`${label}\\s+([\\d.]+)(us|ms|s)`).exec(out);
     if (!m) return NaN;
@@ -187,13 +200,14 @@ function wrk(url: string, script: string, method: "GET" | "POST", prefix: string
 
 async function waitFor(check: () => Promise<boolean>, ms: number): Promise<void> {
   const until = Date.now() + ms;
+  let last: unknown = "the check kept failing";
   for (;;) {
     try {
       if (await check()) return;
-    } catch {
-      // not up yet
+    } catch (err) {
+      last = err; // not up yet
     }
-    if (Date.now() > until) throw new Error("timed out waiting for the server");
+    if (Date.now() > until) throw new Error("timed out waiting for the server", { cause: last });
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -209,13 +223,16 @@ function get(url: string): Promise<{ status: number }> {
   });
 }
 
-function postOcsp(url: string, body: Buffer): Promise<Buffer> {
+/** `close`: one request per connection (openssl's responder answers a keep-alive POST only at close). */
+function postOcsp(url: string, body: Buffer, close = false): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { method: "POST", headers: { "content-type": "application/ocsp-request", "content-length": body.length }, agent: keepAlive }, (res) => {
+    const headers = { "content-type": "application/ocsp-request", "content-length": body.length, ...(close ? { connection: "close" } : {}) };
+    const req = httpRequest(url, { method: "POST", headers, agent: close ? false : keepAlive, timeout: 5000 }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => resolve(Buffer.concat(chunks)));
     });
+    req.on("timeout", () => req.destroy(new Error("timed out")));
     req.on("error", reject);
     req.end(body);
   });

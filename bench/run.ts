@@ -1,7 +1,9 @@
 // `npm run bench`: prints the figures the README quotes. Set BENCH_DATABASE_URL (or TEST_DATABASE_URL)
 // to a PostgreSQL server to include it; BENCH_TOTAL / BENCH_CONCURRENCY change the load.
 import { cpus } from "node:os";
+import { benchCrl, type CrlResult } from "./crl.js";
 import { benchIssuance, scratchPostgres, type IssuanceResult } from "./issuance.js";
+import { benchOcsp, haveWrk } from "./ocsp.js";
 
 const total = Number(process.env.BENCH_TOTAL ?? 10_000);
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 256);
@@ -23,6 +25,37 @@ if (scratch) {
   }
 } else {
   console.log(`PostgreSQL: skipped (no server at ${pgBase.replace(/\/\/[^@]*@/, "//")}; set BENCH_DATABASE_URL)`);
+}
+
+// CRL generation: revoked, unexpired certificates read from the database, encoded, signed.
+console.log(`\nCRL generation (full CRL, P-256 issuer; rows read with raw SQL, DER built, signed, PEM once), each in its own process:`);
+const crlRuns: Array<[number, string | undefined, string]> = [[100_000, undefined, "PGlite (embedded)"]];
+const crlScratch = await scratchPostgres(pgBase);
+try {
+  if (crlScratch) crlRuns.push([100_000, crlScratch.url, "PostgreSQL"], [1_000_000, crlScratch.url, "PostgreSQL"]);
+  else console.log("PostgreSQL: skipped (set BENCH_DATABASE_URL) — the 1,000,000 figure needs it");
+  for (const [n, url] of crlRuns) printCrl(benchCrl(n, url));
+} finally {
+  await crlScratch?.drop();
+}
+
+// OCSP: a real server under load, beside openssl's responder for the same certificates.
+if (!haveWrk()) {
+  console.log("\nOCSP: skipped (needs wrk: apt-get install wrk)");
+} else {
+  const seconds = Number(process.env.BENCH_OCSP_SECONDS ?? 10);
+  const connections = Number(process.env.BENCH_OCSP_CONNECTIONS ?? 32);
+  console.log(`\nOCSP responder: wrk, 1 thread, ${connections} keep-alive connections, ${seconds}s per run after a 2s warm-up, 1,000 distinct certificates (10% revoked):`);
+  const o = await benchOcsp({ certificates: 1000, seconds, connections, rounds: 20 });
+  for (const l of o.load) {
+    console.log(`${l.server.padEnd(14)} ${l.method.padEnd(5)} ${String(l.perSecond).padStart(7)} responses/s   p50 ${l.p50ms} ms   p99 ${l.p99ms} ms${l.errors ? `   errors ${l.errors}` : ""}`);
+  }
+  console.log(`revoke → OCSP answers revoked: p50 ${o.revokeToOcspMs.p50} ms, max ${o.revokeToOcspMs.max} ms (${o.rounds} revocations)`);
+  console.log(`revoke → SSE feed delivers it:  p50 ${o.revokeToFeedMs.p50} ms, max ${o.revokeToFeedMs.max} ms`);
+}
+
+function printCrl(r: CrlResult): void {
+  console.log(`${r.database.padEnd(20)} ${String(r.entries).padStart(9)} entries  ${r.seconds} s (reading rows ${r.querySeconds} s)  ${r.megabytes} MB DER   peak RSS ${r.peakRssMiB} MiB`);
 }
 
 function print(r: IssuanceResult): void {

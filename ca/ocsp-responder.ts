@@ -228,7 +228,7 @@ export class OcspResponder {
     for (const [key, { certId }] of entry.signed) {
       const e = this.#issuers.get(`${certId.hash}:${certId.issuerKeyHash.toString("hex")}`);
       if (!e) continue;
-      entry.signed.set(key, { certId, answer: await this.#signSingle(e, certId, entry.status, now) });
+      await this.#signInto(entry, e, certId, key, now);
       n++;
     }
     return n;
@@ -236,10 +236,20 @@ export class OcspResponder {
 
   async #signOne(e: IssuerEntry, id: OcspCertId, now: number): Promise<Signed> {
     const entry = await this.#entry(id.serialHex, now);
-    const answer = await this.#signSingle(e, id, entry.status, now);
-    entry.signed.set(id.der.toString("latin1"), { certId: id, answer });
     this.stats.signed++;
-    return answer;
+    return this.#signInto(entry, e, id, id.der.toString("latin1"), now);
+  }
+
+  /** Signs the entry's current status and stores the answer, unless the status changed while the
+   * signer worked (a revocation arrived): then it signs again, so a stale answer is never kept. */
+  async #signInto(entry: Entry, e: IssuerEntry, id: OcspCertId, key: string, now: number): Promise<Signed> {
+    for (;;) {
+      const status = entry.status;
+      const answer = await this.#signSingle(e, id, status, now);
+      if (entry.status !== status) continue;
+      entry.signed.set(key, { certId: id, answer });
+      return answer;
+    }
   }
 
   async #signSingle(e: IssuerEntry, id: OcspCertId, status: CertificateStatus | null, now: number): Promise<Signed> {

@@ -110,6 +110,13 @@ export interface JournalOptions {
   notify?: boolean;
 }
 
+/** An advisory lock key ("SIGN"). Issuance batches hold it shared while they record and complete
+ * intents; revokeAndBlock takes it exclusively, first. So a block never races an intent: a batch
+ * that started earlier commits before the block is read by the revoking UPDATE (which then sees its
+ * rows), and a batch that starts later records its intents after the block commits (and its NOT
+ * EXISTS sees it). Taking it before the audit head keeps one lock order everywhere. */
+const ISSUANCE_LOCK = 1397311822;
+
 /** The channel transact() notifies on, with the last stored seq as payload. */
 export const EVENTS_CHANNEL = "signet_events";
 
@@ -213,7 +220,7 @@ export class Journal implements IssuanceLedger, AuditLog {
       for (const c of revoked) append(auditFor(c));
       append(blockAudit);
       return { revoked, block: blockFromRow(blockRow!) };
-    });
+    }, { excludeIssuance: true });
   }
 
   async unblock(target: BlockTarget, audit: AuditEventInput): Promise<EnrolmentBlock | null> {
@@ -250,17 +257,19 @@ export class Journal implements IssuanceLedger, AuditLog {
         append({ event: AUDIT_EVENTS.certificateFailed, actor, target: serial, data: { serial, reason } });
       }
       return rows.map((r) => r.serial);
-    });
+    }, { excludeIssuance: true });
   }
 
   /** Runs `fn` in a transaction that holds the audit chain; events passed to `append` are chained and
    * stored with it, or not at all. */
-  async transact<T>(fn: (tx: Tx, append: (e: AuditEventInput) => void) => Promise<T>): Promise<T> {
+  async transact<T>(fn: (tx: Tx, append: (e: AuditEventInput) => void) => Promise<T>, opts: { excludeIssuance?: boolean } = {}): Promise<T> {
     this.#head = null;
     let stored: StoredAuditEvent[] = [];
     const out = await this.#prisma.$transaction(
       async (tx) => {
         const exec: Exec = { query: (sql, params = []) => tx.$queryRawUnsafe(sql, ...params) };
+        // Waits for issuance batches in flight and holds new ones back until this commits.
+        if (opts.excludeIssuance && !this.#singleWriter) await exec.query(`SELECT pg_advisory_xact_lock(${ISSUANCE_LOCK})::text AS ok`);
         const head = await lockHead(exec);
         const events: AuditEventInput[] = [];
         const result = await fn(tx, (e) => events.push(e));
@@ -383,6 +392,9 @@ export class Journal implements IssuanceLedger, AuditLog {
 
   async #writeBatchExact(batch: Op[]): Promise<{ stored: StoredAuditEvent[]; settle: () => void }> {
     return this.#raw.transaction(async (sql) => {
+      if (!this.#singleWriter && batch.some((o) => o.kind === "intent" || o.kind === "issued")) {
+        await sql.query(`SELECT pg_advisory_xact_lock_shared(${ISSUANCE_LOCK})::text AS ok`);
+      }
       const ok = new Set<Op>();
       const failures = new Map<Op, unknown>();
 

@@ -42,6 +42,8 @@ const toEntry = (row: RevokedRow): RevokedEntry => ({
 const REVOKED_COLUMNS = `c.serial, (extract(epoch FROM c.revoked_at) * 1000)::float8 AS r, c.revocation_reason AS reason,
   (extract(epoch FROM c.invalidity_date) * 1000)::float8 AS inv`;
 
+const FETCH_ROWS = 50_000;
+
 export class RevocationStore implements RevokedSource, CertificateStatusSource {
   constructor(private readonly raw: RawSql) {}
 
@@ -50,12 +52,24 @@ export class RevocationStore implements RevokedSource, CertificateStatusSource {
     return BigInt(row?.seq ?? 0);
   }
 
+  /** Read through a cursor, FETCH_ROWS at a time, so a million-entry CRL never holds the whole
+   * result set twice (driver rows and entries) at once. */
   async revokedUnexpired(issuerId: string, at: Date): Promise<RevokedEntry[]> {
-    const rows = await this.raw.query<RevokedRow>(
-      `SELECT ${REVOKED_COLUMNS} FROM certificates c WHERE c.issuer_id = $1 AND c.revoked_at IS NOT NULL AND c.not_after > $2::timestamptz`,
-      [issuerId, at.toISOString()],
-    );
-    return rows.map(toEntry);
+    return this.raw.transaction(async (sql) => {
+      await sql.query(
+        `DECLARE revoked_rows NO SCROLL CURSOR FOR SELECT ${REVOKED_COLUMNS} FROM certificates c
+         WHERE c.issuer_id = $1 AND c.revoked_at IS NOT NULL AND c.not_after > $2::timestamptz`,
+        [issuerId, at.toISOString()],
+      );
+      const out: RevokedEntry[] = [];
+      for (;;) {
+        const rows = await sql.query<RevokedRow>(`FETCH ${FETCH_ROWS} FROM revoked_rows`);
+        for (const r of rows) out.push(toEntry(r));
+        if (rows.length < FETCH_ROWS) break;
+      }
+      await sql.query(`CLOSE revoked_rows`);
+      return out;
+    });
   }
 
   async revokedSince(issuerId: string, afterSeq: bigint, at: Date): Promise<RevokedEntry[]> {
