@@ -45,7 +45,11 @@ export async function benchOcsp(opts: { certificates: number; seconds: number; c
   try {
     const signet = spawn(process.execPath, [join(ROOT, "bin/signet.js"), "serve"], { env, stdio: ["ignore", "ignore", "pipe"] });
     children.push(signet);
-    await waitFor(() => get(`http://127.0.0.1:${httpPort}/readyz`).then((r) => r.status === 200), 60_000);
+    let signetErr = "";
+    signet.stderr!.on("data", (c: Buffer) => (signetErr = (signetErr + c.toString()).slice(-4000)));
+    await waitFor(() => get(`http://127.0.0.1:${httpPort}/readyz`).then((r) => r.status === 200), 60_000).catch((e: unknown) => {
+      throw new Error(`signet did not start: ${signetErr}`, { cause: e });
+    });
     const token = readFileSync(join(home, "admin.token"), "utf8").trim();
     const rootPem = readFileSync(join(home, "ca/root.pem"), "utf8");
     const intPem = readFileSync(join(home, "ca/intermediate.pem"), "utf8");
@@ -75,16 +79,24 @@ export async function benchOcsp(opts: { certificates: number; seconds: number; c
       join(dir, "index.txt"),
       serials.map((s, i) => (i % 10 === 9 ? `R\t${expiry}\t${now},keyCompromise\t${s.toUpperCase()}\tunknown\t/CN=bench-${i}\n` : `V\t${expiry}\t\t${s.toUpperCase()}\tunknown\t/CN=bench-${i}\n`)).join(""),
     );
-    const openssl = spawn(
-      "openssl",
-      ["ocsp", "-index", join(dir, "index.txt"), "-port", String(opensslPort), "-rsigner", join(dir, "rcert.pem"), "-rkey", join(dir, "rkey.pem"), "-CA", join(dir, "int.pem"), "-multi", "2", "-nmin", "60"],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
-    let opensslErr = "";
-    for (const stream of [openssl.stdout!, openssl.stderr!]) stream.on("data", (c: Buffer) => (opensslErr = (opensslErr + c.toString()).slice(-4000)));
-    openssl.on("exit", (code, signal) => (opensslErr += ` [openssl exited: ${code ?? signal}]`));
-    openssl.on("error", (err) => (opensslErr += ` [openssl: ${err.message}]`));
-    children.push(openssl);
+    const startOpenssl = async (port: number): Promise<{ child: ChildProcess; url: string }> => {
+      const child = spawn(
+        "openssl",
+        ["ocsp", "-index", join(dir, "index.txt"), "-port", String(port), "-rsigner", join(dir, "rcert.pem"), "-rkey", join(dir, "rkey.pem"), "-CA", join(dir, "int.pem"), "-multi", "2", "-nmin", "60", "-timeout", "2"],
+        { stdio: ["ignore", "pipe", "pipe"] },
+      );
+      let err = "";
+      for (const stream of [child.stdout!, child.stderr!]) stream.on("data", (c: Buffer) => (err = (err + c.toString()).slice(-4000)));
+      child.on("exit", (code, signal) => (err += ` [openssl exited: ${code ?? signal}]`));
+      children.push(child);
+      // Connecting while `-multi` is still forking its workers made the parent exit (status 1).
+      await new Promise((r) => setTimeout(r, 1000));
+      await waitFor(() => postOcsp(`http://127.0.0.1:${port}/`, requests[0]!, true).then((b) => parseOcspResponse(b).responses?.[0]?.status.kind === "good"), 10_000).catch((e: unknown) => {
+        const ss = spawnSync("ss", ["-ltnp"], { encoding: "utf8" }).stdout.split("\n").filter((l) => l.includes(String(port))).join("; ");
+        throw new Error(`openssl ocsp did not answer on ${port}: ${err} [${child.spawnargs.join(" ")}] listening: ${ss}`, { cause: e });
+      });
+      return { child, url: `http://127.0.0.1:${port}` };
+    };
 
     // Requests: one per certificate, SHA-1 CertIDs as RFC 5019 clients send, no nonce.
     const int = parseCertificate(intPem);
@@ -92,24 +104,29 @@ export async function benchOcsp(opts: { certificates: number; seconds: number; c
     const requests = serials.map((s) => buildOcspRequest([buildCertId("sha1", int.subjectDer, keyBytes, s)]));
     const sample = await postOcsp(`http://127.0.0.1:${httpPort}/ocsp`, requests[9]!);
     if (parseOcspResponse(sample).responses?.[0]?.status.kind !== "revoked") throw new Error("Signet did not answer revoked for a revoked certificate");
-    await waitFor(() => postOcsp(`http://127.0.0.1:${opensslPort}/`, requests[0]!, true).then((b) => parseOcspResponse(b).responses?.[0]?.status.kind === "good"), 10_000).catch((err: unknown) => {
-      throw new Error(`openssl ocsp did not answer: ${opensslErr}`, { cause: err });
-    });
 
     const script = wrkScript(dir, requests);
     const load: OcspLoadResult[] = [];
-    for (const [server, url] of [
-      ["signet", `http://127.0.0.1:${httpPort}`],
-      ["openssl ocsp", `http://127.0.0.1:${opensslPort}`],
-    ] as const) {
+    // A fresh responder per method: after one wrk run its workers take no further runs. And only one
+    // at a time: a `-multi` responder exits at once (status 1) while another one's workers live, so
+    // the previous one is stopped and waited for first (OpenSSL 3.0.x).
+    let opensslRuns = 0;
+    for (const server of ["signet", "openssl ocsp"] as const) {
       for (const method of ["GET", "POST"] as const) {
         const prefix = server === "signet" ? "/ocsp" : "";
         // openssl's responder serves one request per connection (a keep-alive POST is answered only
         // when the client closes, and workers stay stuck on idle keep-alive sockets): it gets
         // Connection: close, so its figures include a TCP handshake per request.
         const close = server !== "signet";
-        wrk(url, script, method, prefix, { seconds: 2, connections: opts.connections }, close); // warm-up
-        load.push({ server, method, ...wrk(url, script, method, prefix, opts, close) });
+        if (server === "signet") {
+          const url = `http://127.0.0.1:${httpPort}`;
+          wrk(url, script, method, prefix, { seconds: 2, connections: opts.connections }, close); // warm-up (JIT, cache)
+          load.push({ server, method, ...wrk(url, script, method, prefix, opts, close) });
+        } else {
+          const responder = await startOpenssl(opensslPort + opensslRuns++);
+          load.push({ server, method, ...wrk(responder.url, script, method, prefix, opts, close) });
+          await stopAndWait(responder.child, dir);
+        }
       }
     }
 
@@ -139,14 +156,26 @@ export async function benchOcsp(opts: { certificates: number; seconds: number; c
     rmSync(dir, { recursive: true, force: true });
     return { certificates: opts.certificates, load, revokeToOcspMs: summary(toOcsp), revokeToFeedMs: summary(toFeed), rounds: opts.rounds };
   } finally {
-    for (const c of children) {
-      // openssl's `-multi` workers outlive a signal to their parent: end them first.
-      if (c.spawnargs[0] === "openssl" && c.pid) spawnSync("pkill", ["-TERM", "-P", String(c.pid)]);
-      c.kill("SIGTERM");
-    }
+    for (const c of children) stop(c);
     await new Promise((r) => setTimeout(r, 500));
     rmSync(home, { recursive: true, force: true });
   }
+}
+
+/** Stops an openssl responder and waits until none of its processes (found by `dir`) is left. */
+async function stopAndWait(c: ChildProcess, dir: string): Promise<void> {
+  stop(c);
+  for (let i = 0; i < 100; i++) {
+    if (spawnSync("pgrep", ["-f", `ocsp -index ${dir}`]).status !== 0) return;
+    spawnSync("pkill", ["-KILL", "-f", `ocsp -index ${dir}`]);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function stop(c: ChildProcess): void {
+  // openssl's `-multi` workers outlive a signal to their parent: end them first.
+  if (c.spawnargs[0] === "openssl" && c.pid && c.exitCode === null) spawnSync("pkill", ["-TERM", "-P", String(c.pid)]);
+  c.kill("SIGTERM");
 }
 
 function summary(xs: number[]): { p50: number; max: number } {
