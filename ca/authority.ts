@@ -194,7 +194,7 @@ export class Authority {
     const note = opts.note === undefined ? null : validateText(opts.note, "note", 512);
     const revocation = { reason: code, at, invalidityDate, actor };
     const blockReason = note ?? `revoked (${reasonName(code)}) by ${actor}`;
-    return this.#deps.ledger.revokeAndBlock(t, revocation, blockReason, (c) => revocationAudit(c, revocation, t), {
+    return this.#deps.ledger.revokeAndBlock(t, revocation, blockReason, (c) => revocationAudit(c, revocation, t, note), {
       event: AUDIT_EVENTS.enrolmentBlocked,
       actor,
       target: `${t.kind}:${t.value}`,
@@ -432,7 +432,7 @@ export class Authority {
 }
 
 /** The audit event of one revocation; the live feed, delta CRLs and other replicas read these. */
-function revocationAudit(c: CertificateRecord, r: { reason: number; at: Date; invalidityDate: Date | null; actor: string }, batch: BlockTarget | null) {
+function revocationAudit(c: CertificateRecord, r: { reason: number; at: Date; invalidityDate: Date | null; actor: string }, batch: BlockTarget | null, note: string | null = null) {
   return {
     event: AUDIT_EVENTS.certificateRevoked,
     actor: r.actor,
@@ -449,6 +449,7 @@ function revocationAudit(c: CertificateRecord, r: { reason: number; at: Date; in
       nodeId: c.nodeId,
       notAfter: c.notAfter,
       ...(batch ? { batch: `${batch.kind}:${batch.value}` } : {}),
+      ...(note ? { note } : {}),
     },
   };
 }

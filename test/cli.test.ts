@@ -118,7 +118,7 @@ describe("signet CLI against a running server", SUITE, () => {
 
   it("--help lists every command", async () => {
     const r = await ok(["--help"], baseEnv());
-    for (const c of ["init", "serve", "issue", "certs", "revoke", "audit", "provisioners", "policy", "admin-token", "ca"]) {
+    for (const c of ["init", "serve", "issue", "certs", "revoke", "unblock", "blocks", "revocations", "audit", "provisioners", "policy", "admin-token", "ca"]) {
       expect(r.stdout).toMatch(new RegExp(`^\\s+${c}\\b`, "m"));
     }
   });
@@ -196,11 +196,42 @@ describe("signet CLI against a running server", SUITE, () => {
     expect(lines[0]).toMatch(/^signet: .*\(already_revoked\)$/);
   });
 
+  it("revoke --node revokes what the node holds and blocks it; unblock lifts it; the feed lists the revocations", async () => {
+    const issued: string[] = [];
+    for (const cn of ["cli-node-a", "cli-node-b"]) {
+      issued.push((await ok(["issue", "--cn", cn, "--node", "cli-node", "--out", join(work, cn), "--json"], env)).json<{ certificate: { serial: string } }>().certificate.serial);
+    }
+    const before = (await ok(["revocations", "--since", "latest", "--json"], env)).json<{ cursor: string }>().cursor;
+
+    const human = await ok(["revoke", "--node", "cli-node", "--reason", "keyCompromise", "--note", "INC-1"], env);
+    for (const serial of issued) expect(human.stdout).toContain(`revoked ${serial}`);
+    expect(human.stdout).toContain("2 certificates revoked (keyCompromise); node cli-node is blocked from enrolment until: signet unblock --node cli-node");
+
+    const refused = await cli(["issue", "--cn", "cli-node-c", "--node", "cli-node", "--json"], env);
+    expect(refused.code).toBe(1);
+    expect(refused.json<{ error: { code: string; message: string } }>().error).toMatchObject({ code: "blocked" });
+    const blocks = (await ok(["blocks", "--json"], env)).json<{ items: Array<{ kind: string; value: string; reason: string }> }>();
+    expect(blocks.items).toContainEqual(expect.objectContaining({ kind: "node", value: "cli-node", reason: "INC-1" }));
+
+    const feed = (await ok(["revocations", "--since", before, "--json"], env)).json<{ items: Array<{ serial: string; nodeId: string; reason: string }>; cursor: string }>();
+    expect(feed.items.map((i) => i.serial).sort()).toEqual([...issued].sort());
+    expect(feed.items.every((i) => i.nodeId === "cli-node" && i.reason === "keyCompromise")).toBe(true);
+    expect(BigInt(feed.cursor)).toBeGreaterThan(BigInt(before));
+
+    expect((await ok(["unblock", "--node", "cli-node"], env)).stdout).toMatch(/^unblocked node cli-node/);
+    await ok(["issue", "--cn", "cli-node-c", "--node", "cli-node", "--json"], env);
+    const twice = await cli(["unblock", "--node", "cli-node", "--json"], env);
+    expect(twice.json<{ error: { code: string } }>().error.code).toBe("not_found");
+    const both = await cli(["revoke", "--node", "x", "--identity", "y"], env);
+    expect(both.code).toBe(1);
+    expect(both.stderr).toMatch(/give only one of --node, --identity, --account/);
+  });
+
   it("verifies the audit chain and lists the revocation", async () => {
     const v = (await ok(["audit", "verify", "--json"], env)).json<{ ok: boolean; checked: number }>();
     expect(v.ok).toBe(true);
     expect(v.checked).toBeGreaterThan(0);
-    const list = (await ok(["audit", "list", "--json", "--event", "certificate.revoked"], env)).json<{ items: Array<{ event: string; target: string }> }>();
+    const list = (await ok(["audit", "list", "--json", "--event", "certificate.revoked", "--target", issuedSerial], env)).json<{ items: Array<{ event: string; target: string }> }>();
     expect(list.items.map((e) => [e.event, e.target])).toEqual([["certificate.revoked", issuedSerial]]);
   });
 
