@@ -37,9 +37,11 @@ export function haveWrk(): boolean {
 
 export async function benchOcsp(opts: { certificates: number; seconds: number; connections: number; rounds: number }): Promise<OcspBenchResult> {
   const home = mkdtempSync(join(tmpdir(), "signet-bench-ocsp-"));
-  const httpsPort = 38443 + Math.floor(Math.random() * 1000);
-  const httpPort = httpsPort + 1000;
-  const opensslPort = httpsPort + 2000;
+  // Below Linux's ephemeral range (32768+): the load runs leave thousands of client sockets in
+  // TIME_WAIT on ephemeral ports, and openssl's responder cannot bind one of those.
+  const httpsPort = 21000 + Math.floor(Math.random() * 2000);
+  const httpPort = httpsPort + 3000;
+  const opensslPort = httpsPort + 6000;
   const env = { ...process.env, SIGNET_HOME: home, SIGNET_HTTPS_PORT: String(httpsPort), SIGNET_HTTP_PORT: String(httpPort), SIGNET_LISTEN_HOST: "127.0.0.1", SIGNET_LOG_LEVEL: "warn" };
   const children: ChildProcess[] = [];
   try {
@@ -89,8 +91,6 @@ export async function benchOcsp(opts: { certificates: number; seconds: number; c
       for (const stream of [child.stdout!, child.stderr!]) stream.on("data", (c: Buffer) => (err = (err + c.toString()).slice(-4000)));
       child.on("exit", (code, signal) => (err += ` [openssl exited: ${code ?? signal}]`));
       children.push(child);
-      // Connecting while `-multi` is still forking its workers made the parent exit (status 1).
-      await new Promise((r) => setTimeout(r, 1000));
       await waitFor(() => postOcsp(`http://127.0.0.1:${port}/`, requests[0]!, true).then((b) => parseOcspResponse(b).responses?.[0]?.status.kind === "good"), 10_000).catch((e: unknown) => {
         const ss = spawnSync("ss", ["-ltnp"], { encoding: "utf8" }).stdout.split("\n").filter((l) => l.includes(String(port))).join("; ");
         throw new Error(`openssl ocsp did not answer on ${port}: ${err} [${child.spawnargs.join(" ")}] listening: ${ss}`, { cause: e });
