@@ -21,7 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { IssuerContext } from "../ca/authority.js";
 import { parseCrl, type ParsedCrl } from "../ca/x509/crl.js";
 import { oid, seq } from "../ca/x509/der.js";
-import { buildCertId, parseOcspResponse, type OcspCertStatus, type ParsedOcspResponse } from "../ca/x509/ocsp.js";
+import { buildCertId, buildOcspRequest, parseOcspResponse, type OcspCertStatus, type ParsedOcspResponse } from "../ca/x509/ocsp.js";
 import { ACCESS_METHOD_OIDS, EXTENSION_OIDS, parseCertificate, pemDecode, subjectPublicKeyBytes, toPem } from "../ca/x509/index.js";
 import { TEST_HTTP_URL } from "./support/ca-fixture.js";
 import { makeCsr } from "./support/csr.js";
@@ -703,6 +703,20 @@ describe("revocation on a running Signet", () => {
       const info = await w.run("ocsptool", ["-j", "--infile", "resp.der"]);
       expect(info.out).toMatch(new RegExp(`Serial Number: 0*${stripZeros(leaf.serial)}`));
       expect(info.out).toMatch(/Certificate Status: revoked/);
+    });
+
+    it("rotates the responder: a renewal switches answers to a new certificate and key, audited as an issuance", async () => {
+      const leaf = await issue(ts);
+      // With a nonce, so each answer is signed now rather than served from the cache.
+      const signer = async () => parseOcspResponse((await postOcsp(ts.httpUrl, buildOcspRequest([buildCertId("sha1", p.int.subjectDer, p.intKeyBytes, leaf.serial)], randomBytes(16)))).body);
+      const before = await signer();
+      await ts.server.revocation.renewResponder();
+      const after = await signer();
+      expect(after.certs).toHaveLength(1);
+      expect(after.certs![0]!.equals(before.certs![0]!)).toBe(false);
+      expect(after.responderKeyHash!.equals(before.responderKeyHash!)).toBe(false);
+      expect(parseCertificate(after.certs![0]!).extKeyUsage).toEqual(["OCSPSigning"]);
+      expect(ts.server.revocation.responderCertificate?.equals(after.certs![0]!)).toBe(true);
     });
 
     it("signs with a delegated responder certificate: OCSPSigning, ocsp-nocheck, issued by the intermediate, no revocation pointers", async () => {

@@ -27,6 +27,8 @@ export class RevocationService {
   readonly #s: Services;
   #credentials: ResponderCredentials | null = null;
   #timers = new Set<NodeJS.Timeout>();
+  /** The pending responder renewal. */
+  #renewal: NodeJS.Timeout | null = null;
   #tasks: ScheduledTask[] = [];
   #crlRun: Promise<void> | null = null;
   #crlPending = { full: false, anchor: false, delta: false };
@@ -76,7 +78,7 @@ export class RevocationService {
         void this.follower.poke();
       }
     };
-    await this.#renewResponder();
+    await this.renewResponder();
     await this.#regenerate("full", true);
     this.#tasks.push(
       schedule(s.config.crlSchedule, () => this.#regenerate("full", true), { name: "crl-full", noOverlap: true }),
@@ -167,7 +169,12 @@ export class RevocationService {
     return this.#crlRun;
   }
 
-  async #renewResponder(): Promise<void> {
+  /** Issues a new responder certificate for a new key and switches to it (at start, then at 2/3 of
+   * each one's life; answers signed by the previous one stay valid until their nextUpdate, which
+   * never passes that certificate's notAfter). */
+  async renewResponder(): Promise<void> {
+    if (this.#renewal) clearTimeout(this.#renewal);
+    this.#renewal = null;
     const s = this.#s;
     try {
       const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
@@ -184,23 +191,24 @@ export class RevocationService {
       this.#credentials = { signer: new SoftwareSigner(privateKey, publicKey, "P-256"), certDer: issued.der, notAfter: issued.notAfter };
       s.log.info({ serial: issued.serialHex, notAfter: issued.notAfter }, "issued the OCSP responder certificate");
       const life = issued.notAfter.getTime() - issued.notBefore.getTime();
-      this.#after(Math.max(issued.notBefore.getTime() + (life * 2) / 3 - Date.now(), 1000), () => this.#renewResponder());
+      this.#renewal = this.#after(Math.max(issued.notBefore.getTime() + (life * 2) / 3 - Date.now(), 1000), () => this.renewResponder());
     } catch (err) {
       s.log.error({ err }, "could not issue the OCSP responder certificate; OCSP answers are signed by the CA key until it can");
-      this.#after(RETRY_MS, () => this.#renewResponder());
+      this.#renewal = this.#after(RETRY_MS, () => this.renewResponder());
     }
   }
 
-  #after(ms: number, fn: () => Promise<void>): void {
-    if (this.#stopped) return;
-    // setTimeout holds at most ~24.8 days; longer waits are re-armed.
+  #after(ms: number, fn: () => Promise<void>): NodeJS.Timeout | null {
+    if (this.#stopped) return null;
+    // setTimeout holds at most ~24.8 days; waits over a day are re-armed daily.
     const t = setTimeout(() => {
       this.#timers.delete(t);
-      if (ms > 86_400_000) this.#after(ms - 86_400_000, fn);
+      if (ms > 86_400_000) this.#renewal = this.#after(ms - 86_400_000, fn);
       else void fn();
     }, Math.min(ms, 86_400_000));
     t.unref();
     this.#timers.add(t);
+    return t;
   }
 }
 
