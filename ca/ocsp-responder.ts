@@ -71,6 +71,9 @@ export interface OcspResponderOptions {
   unknownSeconds?: number;
   /** Most certificates kept in memory; the oldest-loaded are dropped beyond it. */
   maxEntries?: number;
+  /** Most unknown serials kept (with their signed "unknown" answers): anyone can ask about any
+   * serial, so these are bounded apart from the certificates Signet issued. */
+  maxUnknown?: number;
   clock?: () => Date;
 }
 
@@ -110,6 +113,8 @@ export class OcspResponder {
   readonly #issuers = new Map<string, IssuerEntry>();
   readonly #entries = new Map<string, Entry>();
   readonly #loading = new Map<string, Promise<Entry>>();
+  /** The serials whose entry is unknown, oldest first. */
+  readonly #unknown = new Set<string>();
   /** Responder identity per signer, computed once per credentials object. */
   readonly #keyHashes = new WeakMap<object, Buffer>();
   readonly stats = { cached: 0, signed: 0, loads: 0 };
@@ -120,7 +125,8 @@ export class OcspResponder {
       credentials: opts.credentials,
       validitySeconds: opts.validitySeconds,
       unknownSeconds: opts.unknownSeconds ?? 60,
-      maxEntries: opts.maxEntries ?? 500_000,
+      maxEntries: opts.maxEntries ?? 200_000,
+      maxUnknown: opts.maxUnknown ?? 20_000,
       clock: opts.clock ?? (() => new Date()),
     };
     for (const issuer of opts.issuers) {
@@ -193,6 +199,7 @@ export class OcspResponder {
     }
     // Seen already (this replica's own revocation arrives first as it commits, then from the log).
     if (entry.status?.status === "revoked") return;
+    this.#unknown.delete(serialHex);
     entry.status = status;
     entry.recheckAt = Infinity;
     await this.#resign(entry, this.#opts.clock().getTime());
@@ -201,7 +208,7 @@ export class OcspResponder {
   /** A certificate was just issued: forget a cached "unknown" for its serial. */
   issued(serialHex: string): void {
     const e = this.#entries.get(serialHex);
-    if (e && e.status === null) this.#entries.delete(serialHex);
+    if (e && e.status === null) this.#drop(serialHex);
   }
 
   /** Re-signs answers past half their validity; drops certificates expired for longer than one
@@ -212,7 +219,7 @@ export class OcspResponder {
     let dropped = 0;
     for (const [serial, entry] of this.#entries) {
       if (entry.status === null ? now >= entry.recheckAt : entry.status.notAfter.getTime() + this.#opts.validitySeconds * 1000 < now) {
-        this.#entries.delete(serial);
+        this.#drop(serial);
         dropped++;
         continue;
       }
@@ -331,12 +338,18 @@ export class OcspResponder {
   }
 
   #put(serialHex: string, entry: Entry): void {
-    this.#entries.delete(serialHex);
+    this.#drop(serialHex);
     this.#entries.set(serialHex, entry);
-    if (this.#entries.size > this.#opts.maxEntries) {
-      const oldest = this.#entries.keys().next().value;
-      if (oldest !== undefined) this.#entries.delete(oldest);
+    if (entry.status === null) {
+      this.#unknown.add(serialHex);
+      if (this.#unknown.size > this.#opts.maxUnknown) this.#drop(this.#unknown.values().next().value!);
     }
+    if (this.#entries.size > this.#opts.maxEntries) this.#drop(this.#entries.keys().next().value!);
+  }
+
+  #drop(serialHex: string): void {
+    this.#entries.delete(serialHex);
+    this.#unknown.delete(serialHex);
   }
 }
 

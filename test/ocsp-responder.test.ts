@@ -127,7 +127,7 @@ beforeAll(async () => {
   };
 });
 
-function setup(opts: { issuers?: IssuerContext[]; credentials?: (issuerId: string) => ResponderCredentials | null; maxEntries?: number } = {}) {
+function setup(opts: { issuers?: IssuerContext[]; credentials?: (issuerId: string) => ResponderCredentials | null; maxEntries?: number; maxUnknown?: number } = {}) {
   const clock = new Clock();
   const source = new FakeSource();
   const responder = new OcspResponder({
@@ -137,6 +137,7 @@ function setup(opts: { issuers?: IssuerContext[]; credentials?: (issuerId: strin
     validitySeconds: VALIDITY,
     unknownSeconds: UNKNOWN,
     ...(opts.maxEntries === undefined ? {} : { maxEntries: opts.maxEntries }),
+    ...(opts.maxUnknown === undefined ? {} : { maxUnknown: opts.maxUnknown }),
     clock: clock.now,
   });
   return { clock, source, responder };
@@ -565,6 +566,22 @@ describe("OcspResponder keeps its answers current", () => {
     // Loading the first again pushed out the next oldest.
     expect((await responder.respond(request(pki.int, serials[1]!))).outcome).toBe("signed");
     expect(source.callsFor(serials[1]!)).toBe(2);
+  });
+});
+
+describe("OcspResponder under a flood of unknown serials", () => {
+  it("keeps at most maxUnknown unknown serials, so anyone asking about random serials cannot grow memory without bound, and keeps what it issued", async () => {
+    const { source, responder } = setup({ maxUnknown: 3 });
+    const known = newSerialHex();
+    source.statuses.set(known, status(known, pki.int));
+    await responder.respond(request(pki.int, known));
+    const junk = Array.from({ length: 50 }, () => newSerialHex());
+    for (const s of junk) expect(kindOf(await responder.respond(request(pki.int, s)))).toBe("unknown");
+    expect(responder.size).toBe(1 + 3);
+    expect((await responder.respond(request(pki.int, known))).outcome).toBe("cached");
+    expect((await responder.respond(request(pki.int, junk[49]!))).outcome).toBe("cached");
+    expect((await responder.respond(request(pki.int, junk[0]!))).outcome).toBe("signed");
+    expect(source.callsFor(junk[0]!)).toBe(2);
   });
 });
 
