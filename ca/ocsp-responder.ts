@@ -202,7 +202,15 @@ export class OcspResponder {
     this.#unknown.delete(serialHex);
     entry.status = status;
     entry.recheckAt = Infinity;
-    await this.#resign(entry, this.#opts.clock().getTime());
+    // The cached answers say something else now: none is served until re-signed (a signer that
+    // awaits I/O would otherwise leave "good" answers out while it works).
+    const stale = [...entry.signed.values()];
+    entry.signed.clear();
+    const now = this.#opts.clock().getTime();
+    for (const { certId } of stale) {
+      const e = this.#issuers.get(`${certId.hash}:${certId.issuerKeyHash.toString("hex")}`);
+      if (e) await this.#signInto(entry, e, certId, certId.der.toString("latin1"), now);
+    }
   }
 
   /** A certificate was just issued: forget a cached "unknown" for its serial. */
@@ -225,7 +233,12 @@ export class OcspResponder {
       }
       let due = false;
       for (const { answer } of entry.signed.values()) if (now >= answer.refreshAt) due = true;
-      if (due) resigned += await this.#resign(entry, now);
+      if (!due) continue;
+      try {
+        resigned += await this.#resign(entry, now);
+      } catch {
+        // This entry is tried again at the next refresh (and re-signed on demand); the rest go on.
+      }
     }
     return { resigned, dropped };
   }
@@ -254,7 +267,9 @@ export class OcspResponder {
       const status = entry.status;
       const answer = await this.#signSingle(e, id, status, now);
       if (entry.status !== status) continue;
-      entry.signed.set(key, { certId: id, answer });
+      // Kept: copied out of the request buffer, which it would otherwise pin whole.
+      const certId = { ...id, der: Buffer.from(id.der), issuerNameHash: Buffer.from(id.issuerNameHash), issuerKeyHash: Buffer.from(id.issuerKeyHash) };
+      entry.signed.set(key, { certId, answer });
       return answer;
     }
   }

@@ -390,6 +390,15 @@ describe("responses that openssl verifies", () => {
 describe("parseOcspRequest refuses malformed input with bad_ocsp_request", () => {
   const certId = (hash: CertIdHash = "sha1", serialHex = "1a2b") => buildCertId(hash, Buffer.from("30003000", "hex"), Buffer.from("key"), serialHex);
 
+  it("refuses serials longer than 20 octets and over-long extension OIDs (memory and CPU a client could otherwise spend)", () => {
+    const req = (ids: Buffer[], exts?: Buffer) => seq(seq(seq(...ids.map((id) => seq(id))), ...(exts ? [contextExplicit(2, exts)] : [])));
+    expect(parseOcspRequest(req([certId("sha1", "7f" + "ab".repeat(19))])).certIds[0]!.serialHex).toHaveLength(40);
+    expectCode(() => parseOcspRequest(req([certId("sha1", "7f" + "ab".repeat(20))])), "bad_ocsp_request", /20 octets/);
+    expectCode(() => parseOcspRequest(req([certId("sha1", "7f" + "ab".repeat(8000))])), "bad_ocsp_request", /20 octets/);
+    const longOid = tlv(TAG.OID, Buffer.concat([Buffer.from([0x2a]), Buffer.alloc(4000, 0x81), Buffer.from([0x01])]));
+    expectCode(() => parseOcspRequest(req([certId()], seq(seq(longOid, octetString(Buffer.from("0400", "hex")))))), "bad_ocsp_request", /longer than 64 octets/);
+  });
+
   it("refuses empty and random input", () => {
     expectCode(() => parseOcspRequest(Buffer.alloc(0)), "bad_ocsp_request");
     for (let i = 0; i < 200; i++) expectCode(() => parseOcspRequest(randomBytes(1 + (i % 90))), "bad_ocsp_request");

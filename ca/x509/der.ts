@@ -440,8 +440,12 @@ export function decodeBitString(t: Tlv, what: string, code: DerErrorCode): { unu
 // cache is bounded because the input is attacker-controlled.
 const oidDecodeCache = new Map<string, string>();
 
+/** Longest OID accepted: real ones are under 32 octets; a long one costs quadratic BigInt work. */
+const MAX_OID_OCTETS = 64;
+
 export function decodeOid(t: Tlv, code: DerErrorCode = "bad_pem"): string {
   if (t.tag !== TAG.OID || t.length === 0) fail(code, "malformed OBJECT IDENTIFIER");
+  if (t.length > MAX_OID_OCTETS) fail(code, `OBJECT IDENTIFIER longer than ${MAX_OID_OCTETS} octets`);
   const key = t.buf.toString("latin1", t.start, t.end);
   const cached = oidDecodeCache.get(key);
   if (cached !== undefined) return cached;

@@ -224,6 +224,9 @@ function readCertId(t: Tlv, code: DerErrorCode): OcspCertId {
   const issuerKeyHash = r.readOctetString("CertID.issuerKeyHash");
   const serial = integerMagnitude(r.read(TAG.INTEGER, "CertID.serialNumber"), "CertID.serialNumber", code);
   r.finish("CertID");
+  // RFC 5280 §4.1.2.2: at most 20 octets. Longer ones name no certificate and would let a client
+  // make the responder cache (and key maps on) arbitrarily large serials.
+  if (serial.length > 20) r.fail("CertID.serialNumber is longer than 20 octets");
   if (issuerNameHash.length !== hash.length || issuerKeyHash.length !== hash.length)
     r.fail(`CertID hashes must be ${hash.length} octets for ${hash.name}`);
   return { der: t.element, hash: hash.name, issuerNameHash, issuerKeyHash, serialHex: serial.toString("hex") };
@@ -247,7 +250,7 @@ function readExtensions(explicit: Tlv, what: string, code: DerErrorCode, nonceAl
     const extTlv = exts.read(TAG.SEQUENCE, "Extension");
     const ext = DerReader.of(extTlv, code);
     const oidTlv = ext.read(TAG.OID, "extnID");
-    const extnId = decodeOid(oidTlv, code);
+    const extnId = decodeOid(oidTlv, code); // bounded: decodeOid refuses OIDs over 64 octets
     const critTlv = ext.readOptional(TAG.BOOLEAN);
     const critical = critTlv !== undefined && decodeBoolean(critTlv, "critical", code);
     const value = ext.read(TAG.OCTET_STRING, "extnValue");

@@ -40,15 +40,18 @@ const cursorPattern = "^(\\d{1,19}|latest)$";
 
 export function feedRoutes(app: FastifyInstance, s: Services, rev: RevocationService): void {
   const streams = new Set<ServerResponse>();
-  // Streams never end by themselves; closing the server ends them (clients then resume elsewhere).
+  const polls = new Set<() => void>();
+  // Streams and long polls never end by themselves; closing the server ends them (clients then
+  // resume elsewhere) instead of waiting for them.
   app.addHook("preClose", async () => {
     for (const res of streams) res.end();
+    for (const done of polls) done();
   });
 
   const parseCursor = async (v: string | undefined): Promise<bigint> => {
     if (v === undefined || v === "") return 0n;
     if (v === "latest") return BigInt(await s.revocations.latestCursor());
-    if (!/^\d{1,19}$/.test(v)) throw new SignetError("bad_request", `cursor ${JSON.stringify(v)} is not a cursor from this feed`);
+    if (!/^\d{1,19}$/.test(v) || BigInt(v) > 9223372036854775807n) throw new SignetError("bad_request", `cursor ${JSON.stringify(v)} is not a cursor from this feed`);
     return BigInt(v);
   };
 
@@ -88,13 +91,20 @@ export function feedRoutes(app: FastifyInstance, s: Services, rev: RevocationSer
       const wait = req.query.wait ?? 0;
       // Listen before reading, so a revocation committed right after the read still wakes the poll.
       const next = wait > 0 ? nextRevocation(rev, since, wait * 1000, reply) : null;
-      let page = await s.revocations.feed(since, limit, includeExpired);
-      if (next && page.cursor === since.toString()) {
-        await next.promise;
-        page = await s.revocations.feed(since, limit, includeExpired);
+      if (next) polls.add(next.cancel);
+      try {
+        let page = await s.revocations.feed(since, limit, includeExpired);
+        if (next && page.cursor === since.toString()) {
+          await next.promise;
+          page = await s.revocations.feed(since, limit, includeExpired);
+        }
+        return page;
+      } finally {
+        if (next) {
+          next.cancel();
+          polls.delete(next.cancel);
+        }
       }
-      next?.cancel();
-      return page;
     },
   );
 

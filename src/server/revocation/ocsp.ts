@@ -10,6 +10,9 @@ import type { RevocationService } from "../../revocation/service.js";
 const OCSP_RESPONSE = "application/ocsp-response";
 /** Generous: RFC 5019 requests are ~100 bytes; 64 certificates with a nonce stay far below. */
 const MAX_REQUEST = 16 * 1024;
+/** HTTP caches keep an answer at most this long (and never past its nextUpdate), so a revocation
+ * reaches clients behind a cache within minutes, as for CRLs. */
+const MAX_AGE_CAP = 300;
 
 export function ocspRoutes(app: FastifyInstance, s: Services, rev: RevocationService): void {
   app.addContentTypeParser("application/ocsp-request", { parseAs: "buffer", bodyLimit: MAX_REQUEST }, (_req, body, done) => done(null, body));
@@ -18,7 +21,7 @@ export function ocspRoutes(app: FastifyInstance, s: Services, rev: RevocationSer
     s.metrics.ocspResponses.inc({ outcome: answer.outcome });
     void reply.type(OCSP_RESPONSE);
     if (cacheable && answer.cacheable && answer.nextUpdate) {
-      const maxAge = Math.max(0, Math.floor((answer.nextUpdate.getTime() - Date.now()) / 1000));
+      const maxAge = Math.max(0, Math.min(MAX_AGE_CAP, Math.floor((answer.nextUpdate.getTime() - Date.now()) / 1000)));
       // A 304 carries the same freshness headers (RFC 9110 §15.4.5), or a cache would extend the old ones.
       void reply.headers({
         "cache-control": `max-age=${maxAge}, public, no-transform, must-revalidate`,
