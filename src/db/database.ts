@@ -139,16 +139,19 @@ export async function openDatabase(opts: OpenOptions): Promise<Database> {
  * listener's own polling, so this only has to be fast, not complete. */
 async function listenPg(url: string, channel: string, onNotify: () => void, onError: (err: unknown) => void): Promise<() => Promise<void>> {
   if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new Error(`bad channel name ${channel}`);
-  let client: pg.Client | null = null;
+  /** The one connection being set up or in use; events from any other are ignored. */
+  let current: pg.Client | null = null;
   let stopped = false;
   let delay = 250;
   let timer: NodeJS.Timeout | null = null;
   const connect = async (): Promise<void> => {
     const c = new pg.Client({ connectionString: url });
+    current = c;
     c.on("notification", (n) => {
-      if (n.channel === channel) onNotify();
+      if (c === current && n.channel === channel) onNotify();
     });
     c.on("error", (err) => {
+      if (c !== current) return;
       onError(err);
       retry(c);
     });
@@ -157,27 +160,28 @@ async function listenPg(url: string, channel: string, onNotify: () => void, onEr
       await c.connect();
       await c.query(`LISTEN ${channel}`);
     } catch (err) {
-      onError(err);
+      if (c === current) onError(err);
       retry(c);
       return;
     }
-    if (stopped) {
+    if (stopped || c !== current) {
+      c.removeAllListeners();
       await c.end().catch(() => undefined);
       return;
     }
-    client = c;
     delay = 250;
     onNotify(); // whatever happened while disconnected
   };
   const retry = (c: pg.Client): void => {
-    if (stopped || client !== c && client !== null) return;
-    client = null;
-    c.removeAllListeners("end");
+    if (c !== current) return;
+    current = null;
+    c.removeAllListeners();
+    c.on("error", () => undefined); // a late error from a connection being dropped
     void c.end().catch(() => undefined);
-    if (timer) return;
+    if (stopped || timer) return;
     timer = setTimeout(() => {
       timer = null;
-      void connect();
+      if (!stopped) void connect();
     }, delay);
     timer.unref();
     delay = Math.min(delay * 2, 10_000);
@@ -186,8 +190,12 @@ async function listenPg(url: string, channel: string, onNotify: () => void, onEr
   return async () => {
     stopped = true;
     if (timer) clearTimeout(timer);
-    const c = client;
-    client = null;
-    await c?.end().catch(() => undefined);
+    const c = current;
+    current = null;
+    if (c) {
+      c.removeAllListeners();
+      c.on("error", () => undefined);
+      await c.end().catch(() => undefined);
+    }
   };
 }

@@ -5,6 +5,7 @@
 // A cursor is the audit seq of a revocation, so a consumer that reconnects with the last cursor it
 // saw receives everything it missed, whichever replica it reaches.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { once } from "node:events";
 import type { ServerResponse } from "node:http";
 import { AUDIT_EVENTS } from "../../../ca/audit.js";
 import { SignetError } from "../../../ca/errors.js";
@@ -15,6 +16,8 @@ import type { Services } from "../../services.js";
 import { errorResponses } from "../admin/schemas.js";
 
 const HEARTBEAT_MS = 15_000;
+/** Bytes a live stream may have queued for a client before it is ended. */
+const MAX_BUFFERED = 1 << 20;
 const MAX_WAIT_SECONDS = 60;
 const PAGE = 1000;
 
@@ -134,18 +137,30 @@ export function feedRoutes(app: FastifyInstance, s: Services, rev: RevocationSer
           if (seq <= last) return;
           last = seq;
           res.write(`id: ${item.cursor}\nevent: revocation\ndata: ${JSON.stringify(item)}\n\n`);
+          // A reader that stopped reading is let go (it resumes with Last-Event-ID) rather than
+          // buffered for without bound.
+          if (!buffering && res.writableLength > MAX_BUFFERED) res.end();
         };
         const live = (events: FollowedEvent[]) => {
           for (const e of events) {
             if (e.event !== AUDIT_EVENTS.certificateRevoked) continue;
             if (buffering) buffered.push(e);
             else write(feedItem(e.seq, e.time, e.actor, e.target, e.data));
+            // The certificate this stream authenticated with was just revoked: that was the last event.
+            if (!buffering && req.admin?.kind === "certificate" && e.target === req.admin.id) res.end();
           }
         };
         // Subscribe first, then read the backlog: whatever commits in between arrives on both paths
         // and is written once (the cursor only moves forward).
         const unsubscribe = rev.follower.subscribe(live);
-        const heartbeat = setInterval(() => res.write(": keep-alive\n\n"), HEARTBEAT_MS);
+        // The credentials are checked again at every heartbeat: a stream does not outlive the token
+        // or certificate that opened it (revoked, expired).
+        const heartbeat = setInterval(() => {
+          void stillAuthorized(s, req).then((ok) => {
+            if (ok) res.write(": keep-alive\n\n");
+            else res.end();
+          });
+        }, HEARTBEAT_MS);
         heartbeat.unref();
         res.on("close", () => {
           unsubscribe();
@@ -159,6 +174,8 @@ export function feedRoutes(app: FastifyInstance, s: Services, rev: RevocationSer
             const page = await s.revocations.feed(last, PAGE);
             for (const item of page.items) write(item);
             if (BigInt(page.cursor) > last) last = BigInt(page.cursor);
+            // The backlog goes no faster than the client reads it.
+            if (res.writableNeedDrain) await Promise.race([once(res, "drain"), once(res, "close")]);
             if (!page.more) break;
             if (res.destroyed) return;
           }
@@ -172,6 +189,22 @@ export function feedRoutes(app: FastifyInstance, s: Services, rev: RevocationSer
       });
     },
   );
+}
+
+/** Whether the credentials that opened `req` are still good (admin tokens are cached for 10 s). */
+async function stillAuthorized(s: Services, req: FastifyRequest): Promise<boolean> {
+  try {
+    const who = req.admin;
+    if (!who) return false;
+    if (who.kind === "token") {
+      const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? "");
+      return m !== null && (await s.tokens.verify(m[1]!)) !== null;
+    }
+    const c = await s.certificates.get(who.id);
+    return c !== null && c.status === "valid" && c.notAfter.getTime() > Date.now();
+  } catch {
+    return true; // the database being briefly unreachable is not a reason to drop subscribers
+  }
 }
 
 function stream(req: FastifyRequest, reply: FastifyReply, run: (res: ServerResponse) => Promise<void>): void {
