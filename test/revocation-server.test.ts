@@ -245,12 +245,13 @@ class EventStream {
     res.on("error", () => undefined);
   }
 
-  static open(ts: TestServer, query: string, headers: Record<string, string> = {}): Promise<EventStream> {
+  static open(ts: TestServer, query: string, headers: Record<string, string> = {}, tls?: { cert: string; key: string }): Promise<EventStream> {
     return new Promise((resolve, reject) => {
       const req = httpsRequest(`${ts.httpsUrl}/revocations/stream${query}`, {
         agent: false,
         ca: ts.rootPem,
-        headers: { authorization: `Bearer ${ts.token}`, accept: "text/event-stream", ...headers },
+        ...(tls ?? {}),
+        headers: { ...(tls ? {} : { authorization: `Bearer ${ts.token}` }), accept: "text/event-stream", ...headers },
       });
       req.on("response", (res) => resolve(new EventStream(res, req)));
       req.on("error", reject);
@@ -954,6 +955,25 @@ describe("revocation on a running Signet", () => {
           expect(r.json()).toMatchObject({ code: "unauthenticated" });
         }
       }
+    });
+
+    it("a client certificate with the signet:revocation-reader role reads the stream but not /admin, and its stream ends when that certificate is revoked", async () => {
+      const key = makeCsr({ cn: `reader-${tag()}` });
+      const out = expectStatus(await api(ts, "POST", "/admin/v1/certificates", { csr: key.pem, roles: ["signet:revocation-reader"] }), 201);
+      const tls = { cert: out.chainPem as string, key: key.keyPem };
+      expect((await fetchRaw(`${ts.httpsUrl}/admin/v1/ca`, { ca: ts.rootPem, ...tls })).status).toBe(401);
+      const page = await fetchRaw(`${ts.httpsUrl}/revocations?since=latest`, { ca: ts.rootPem, ...tls });
+      expect(page.status, page.text).toBe(200);
+
+      const s = await EventStream.open(ts, "?since=latest", {}, tls);
+      expect(s.res.statusCode).toBe(200);
+      const ended = new Promise<void>((resolve) => s.res.on("end", () => resolve()));
+      const other = await issue(ts);
+      await revoke(ts, other.serial);
+      await revoke(ts, out.certificate.serial as string);
+      await ended;
+      // It saw the revocation before its own, and its own as the last event.
+      expect(s.events.map((e) => JSON.parse(e.data).serial)).toEqual([other.serial, out.certificate.serial]);
     });
 
     it("pages by cursor: latest returns nothing old, a cursor returns exactly what came after it, in order", async () => {
