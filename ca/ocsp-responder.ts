@@ -206,11 +206,7 @@ export class OcspResponder {
     // awaits I/O would otherwise leave "good" answers out while it works).
     const stale = [...entry.signed.values()];
     entry.signed.clear();
-    const now = this.#opts.clock().getTime();
-    for (const { certId } of stale) {
-      const e = this.#issuers.get(`${certId.hash}:${certId.issuerKeyHash.toString("hex")}`);
-      if (e) await this.#signInto(entry, e, certId, certId.der.toString("latin1"), now);
-    }
+    await this.#resign(entry, this.#opts.clock().getTime(), stale);
   }
 
   /** A certificate was just issued: forget a cached "unknown" for its serial. */
@@ -243,12 +239,13 @@ export class OcspResponder {
     return { resigned, dropped };
   }
 
-  async #resign(entry: Entry, now: number): Promise<number> {
+  /** Signs again the answers for `certIds` (default: every one the entry holds). */
+  async #resign(entry: Entry, now: number, certIds = [...entry.signed.values()]): Promise<number> {
     let n = 0;
-    for (const [key, { certId }] of entry.signed) {
+    for (const { certId } of certIds) {
       const e = this.#issuers.get(`${certId.hash}:${certId.issuerKeyHash.toString("hex")}`);
       if (!e) continue;
-      await this.#signInto(entry, e, certId, key, now);
+      await this.#signInto(entry, e, certId, certId.der.toString("latin1"), now);
       n++;
     }
     return n;

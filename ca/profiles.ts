@@ -8,7 +8,6 @@ import { OID } from "./x509/oids.js";
 
 export const PROFILE_NAMES = ["client", "server", "client-server", "intermediate", "ocsp-responder"] as const;
 export type ProfileName = (typeof PROFILE_NAMES)[number];
-export const LEAF_PROFILES: readonly ProfileName[] = ["client", "server", "client-server"];
 
 export function isProfileName(v: unknown): v is ProfileName {
   return typeof v === "string" && (PROFILE_NAMES as readonly string[]).includes(v);

@@ -89,6 +89,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const v = env[key];
     return v === undefined || v === "" ? def : v;
   };
+  const duration = (key: string, def: string) => parseDuration(get(key, def), key);
   const home = resolve(get("SIGNET_HOME", "./data"));
   const httpPort = port(get("SIGNET_HTTP_PORT", "8080"), "SIGNET_HTTP_PORT");
   const publicHost = get("SIGNET_PUBLIC_HOST", "localhost");
@@ -115,20 +116,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     httpUrl,
     databaseUrl,
     logLevel: get("SIGNET_LOG_LEVEL", "info"),
-    minLifetimeSeconds: parseDuration(get("SIGNET_MIN_LIFETIME", "5m"), "SIGNET_MIN_LIFETIME"),
-    maxLifetimeSeconds: parseDuration(get("SIGNET_MAX_LIFETIME", "30d"), "SIGNET_MAX_LIFETIME"),
-    defaultLifetimeSeconds: parseDuration(get("SIGNET_DEFAULT_LIFETIME", "24h"), "SIGNET_DEFAULT_LIFETIME"),
-    backdateSeconds: parseDuration(get("SIGNET_BACKDATE", "60"), "SIGNET_BACKDATE"),
-    adminTokenTtlSeconds: parseDuration(get("SIGNET_ADMIN_TOKEN_TTL", "365d"), "SIGNET_ADMIN_TOKEN_TTL"),
-    tlsLifetimeSeconds: parseDuration(get("SIGNET_TLS_LIFETIME", "7d"), "SIGNET_TLS_LIFETIME"),
+    minLifetimeSeconds: duration("SIGNET_MIN_LIFETIME", "5m"),
+    maxLifetimeSeconds: duration("SIGNET_MAX_LIFETIME", "30d"),
+    defaultLifetimeSeconds: duration("SIGNET_DEFAULT_LIFETIME", "24h"),
+    backdateSeconds: duration("SIGNET_BACKDATE", "60"),
+    adminTokenTtlSeconds: duration("SIGNET_ADMIN_TOKEN_TTL", "365d"),
+    tlsLifetimeSeconds: duration("SIGNET_TLS_LIFETIME", "7d"),
     bodyLimit: positiveInt(get("SIGNET_BODY_LIMIT", String(64 * 1024)), "SIGNET_BODY_LIMIT"),
-    ocspValiditySeconds: parseDuration(get("SIGNET_OCSP_VALIDITY", "1h"), "SIGNET_OCSP_VALIDITY"),
-    ocspResponderLifetimeSeconds: parseDuration(get("SIGNET_OCSP_RESPONDER_LIFETIME", "24h"), "SIGNET_OCSP_RESPONDER_LIFETIME"),
-    crlValiditySeconds: parseDuration(get("SIGNET_CRL_VALIDITY", "24h"), "SIGNET_CRL_VALIDITY"),
-    deltaCrlValiditySeconds: parseDuration(get("SIGNET_DELTA_CRL_VALIDITY", "1h"), "SIGNET_DELTA_CRL_VALIDITY"),
+    ocspValiditySeconds: duration("SIGNET_OCSP_VALIDITY", "1h"),
+    ocspResponderLifetimeSeconds: duration("SIGNET_OCSP_RESPONDER_LIFETIME", "24h"),
+    crlValiditySeconds: duration("SIGNET_CRL_VALIDITY", "24h"),
+    deltaCrlValiditySeconds: duration("SIGNET_DELTA_CRL_VALIDITY", "1h"),
     crlSchedule: cron(get("SIGNET_CRL_SCHEDULE", "0 * * * *"), "SIGNET_CRL_SCHEDULE"),
     deltaCrlSchedule: cron(get("SIGNET_DELTA_CRL_SCHEDULE", "*/5 * * * *"), "SIGNET_DELTA_CRL_SCHEDULE"),
-    revocationPollMs: parseDuration(get("SIGNET_REVOCATION_POLL", "2s"), "SIGNET_REVOCATION_POLL") * 1000,
+    revocationPollMs: duration("SIGNET_REVOCATION_POLL", "2s") * 1000,
     verifyWorkers: nonNegativeInt(get("SIGNET_VERIFY_WORKERS", String(Math.min(4, Math.max(0, availableParallelism() - 1)))), "SIGNET_VERIFY_WORKERS"),
   };
   if (cfg.minLifetimeSeconds < FLOOR_SECONDS) {

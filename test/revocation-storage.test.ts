@@ -3,8 +3,6 @@
 // blocks, invalidity dates, the read side CRLs/OCSP/the live feed use, and the audit follower that
 // carries one replica's revocations to another.
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AUDIT_EVENTS } from "../ca/audit.js";
@@ -21,19 +19,13 @@ import { openServices, type Services } from "../src/services.js";
 import { removeTestCas, TEST_HTTP_URL, testCa } from "./support/ca-fixture.js";
 import { makeCsr } from "./support/csr.js";
 import { dbTargets } from "./support/databases.js";
+import { count, directIntent, removeTempHomes, tempHome } from "./support/storage.js";
 import { expectCodeAsync } from "./support/expect-code.js";
 
-const homes: string[] = [];
 afterAll(() => {
-  for (const h of homes.splice(0)) rmSync(h, { recursive: true, force: true });
+  removeTempHomes();
   removeTestCas();
 });
-
-function tempHome(): string {
-  const h = mkdtempSync(join(tmpdir(), "signet-revocation-storage-"));
-  homes.push(h);
-  return h;
-}
 
 const HOUR = 3_600_000;
 const tag = () => randomBytes(5).toString("hex");
@@ -49,10 +41,6 @@ async function open(url: string | undefined): Promise<Services> {
   return openServices(cfg, createLogger("silent"), ca, db);
 }
 
-async function count(db: Database, sql: string, params: unknown[] = []): Promise<number> {
-  const rows = await db.raw.query<{ n: number | string }>(sql, params);
-  return Number(rows[0]!.n);
-}
 
 async function head(db: Database): Promise<{ seq: bigint; hash: string }> {
   const [row] = await db.raw.query<{ seq: string; hash: string }>(`SELECT seq::text AS seq, hash FROM audit_head WHERE id = 1`);
@@ -80,30 +68,7 @@ function sign(s: Services, opts: SignOpts = {}) {
   });
 }
 
-function intent(serialHex: string, issuerId: string, over: Partial<CertificateIntent> = {}): CertificateIntent {
-  const now = Date.now();
-  return {
-    serialHex,
-    issuerId,
-    subject: "CN=direct",
-    commonName: "direct",
-    names: { dns: [], ip: [], uri: [], email: [] },
-    spiffeId: null,
-    roles: [],
-    profile: "client",
-    provisionerId: "id-direct",
-    provisionerName: "direct",
-    identity: "direct",
-    nodeId: null,
-    notBefore: new Date(now - 60_000),
-    notAfter: new Date(now + HOUR),
-    keyAlgorithm: "P-256",
-    subjectKeyId: "00",
-    requestedBy: "test",
-    accountId: null,
-    ...over,
-  };
-}
+const intent = directIntent;
 
 const event = (name: string, target: string) => ({ event: name, actor: "test", target, data: { serial: target } });
 

@@ -2,8 +2,7 @@
 // PostgreSQL when TEST_DATABASE_URL is set. Migrations, the group-commit journal, the audit chain's
 // tamper detection, certificate queries, provisioners, admin tokens and the PGlite lock file.
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AUDIT_EVENTS } from "../ca/audit.js";
@@ -20,50 +19,20 @@ import { openServices, type Services } from "../src/services.js";
 import { removeTestCas, TEST_HTTP_URL, testCa } from "./support/ca-fixture.js";
 import { makeCsr } from "./support/csr.js";
 import { dbTargets } from "./support/databases.js";
+import { count, directIntent, removeTempHomes, tempHome } from "./support/storage.js";
 import { expectCodeAsync } from "./support/expect-code.js";
 
-const homes: string[] = [];
 afterAll(() => {
-  for (const h of homes.splice(0)) rmSync(h, { recursive: true, force: true });
+  removeTempHomes();
   removeTestCas();
 });
 
-function tempHome(): string {
-  const h = mkdtempSync(join(tmpdir(), "signet-storage-"));
-  homes.push(h);
-  return h;
-}
 
-
-async function count(db: Database, sql: string, params: unknown[] = []): Promise<number> {
-  const rows = await db.raw.query<{ n: number | string }>(sql, params);
-  return Number(rows[0]!.n);
-}
 
 const auditCount = (db: Database) => count(db, "SELECT count(*)::int AS n FROM audit_events");
 
 function intent(serialHex: string, issuerId: string): CertificateIntent {
-  const now = Date.now();
-  return {
-    serialHex,
-    issuerId,
-    subject: "CN=direct",
-    commonName: "direct",
-    names: { dns: ["direct.internal"], ip: [], uri: [], email: [] },
-    spiffeId: null,
-    roles: [],
-    profile: "client",
-    provisionerId: "id-direct",
-    provisionerName: "direct",
-    identity: "direct",
-    nodeId: null,
-    notBefore: new Date(now),
-    notAfter: new Date(now + 3600_000),
-    keyAlgorithm: "P-256",
-    subjectKeyId: "00",
-    requestedBy: "test",
-    accountId: null,
-  };
+  return directIntent(serialHex, issuerId, { names: { dns: ["direct.internal"], ip: [], uri: [], email: [] }, notBefore: new Date() });
 }
 
 function serialOf(n: number): string {

@@ -1,6 +1,6 @@
 // Sign options every provisioner type shares.
 import { SignetError } from "../errors.js";
-import { isProfileName, LEAF_PROFILES, type ProfileName } from "../profiles.js";
+import { isProfileName, type ProfileName } from "../profiles.js";
 import type { SignOption } from "./sign-options.js";
 
 const ROLE = /^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$/;

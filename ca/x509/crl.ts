@@ -18,7 +18,9 @@ import {
   readSigned,
   timeLength,
   writeHeader,
+  writeGeneralizedTime,
   writeTime,
+  GENERALIZED_TIME_LENGTH,
 } from "./der.js";
 import { authorityKeyIdentifier, extension, freshestCrl } from "./extensions.js";
 import { emptySans, readGeneralName } from "./general-names.js";
@@ -77,7 +79,6 @@ const C = "bad_crl" as const;
 // version INTEGER 1 (v2): required, since every CRL Signet writes has extensions.
 const VERSION_V2 = Buffer.from([TAG.INTEGER, 1, 1]);
 const ENUMERATED = 0x0a;
-const GENERALIZED_TIME_LENGTH = 17;
 
 // The entry extensions, ready-made where they do not vary: one reasonCode Extension per code, and
 // the invalidityDate Extension up to its GeneralizedTime.
@@ -156,19 +157,6 @@ function checkInstant(ms: number, what: string): number {
   return Math.floor(ms / 1000) * 1000;
 }
 
-/** GeneralizedTime always (RFC 5280 §5.3.2), where writeTime would choose UTCTime before 2050. */
-function writeGeneralizedTime(out: Buffer, off: number, date: Date): number {
-  if (timeLength(date) === GENERALIZED_TIME_LENGTH) return writeTime(out, off, date);
-  // Let writeTime put YYMMDDHHMMSSZ two octets further on, then overwrite its UTCTime tag and length
-  // with GeneralizedTime's tag and length and the two century digits.
-  writeTime(out, off + 2, date);
-  const century = (date.getUTCFullYear() / 100) | 0;
-  out[off] = TAG.GENERALIZED_TIME;
-  out[off + 1] = GENERALIZED_TIME_LENGTH - 2;
-  out[off + 2] = 0x30 + ((century / 10) | 0);
-  out[off + 3] = 0x30 + (century % 10);
-  return off + GENERALIZED_TIME_LENGTH;
-}
 
 /** A CRL Number or BaseCRLNumber value: INTEGER (0..MAX), at most 20 octets (RFC 5280 §5.2.3). */
 function crlNumberValue(n: bigint, what: string): Buffer {

@@ -183,15 +183,29 @@ function put2(out: Buffer, off: number, n: number): void {
   out[off + 1] = 0x30 + (n % 10);
 }
 
+/** Octets of a GeneralizedTime YYYYMMDDHHMMSSZ: tag, length and 15. */
+export const GENERALIZED_TIME_LENGTH = 17;
+
 /** Writes the RFC 5280 §4.1.2.5 Time for `date` at `offset` (UTCTime for 1950-2049, else
  * GeneralizedTime; seconds precision, 'Z'); returns the offset just past it. */
 export function writeTime(out: Buffer, offset: number, date: Date): number {
+  const y = date.getUTCFullYear();
+  return writeTimeAs(out, offset, date, !(y >= 1950 && y < 2050));
+}
+
+/** Writes a GeneralizedTime whatever the year (OCSP times, RFC 6960 §4.2.1; invalidity dates, RFC
+ * 5280 §5.3.2); fractional seconds are truncated. Returns the offset just past it. */
+export function writeGeneralizedTime(out: Buffer, offset: number, date: Date): number {
+  return writeTimeAs(out, offset, date, true);
+}
+
+function writeTimeAs(out: Buffer, offset: number, date: Date, generalized: boolean): number {
   const ms = date.getTime();
   if (!Number.isFinite(ms)) throw new RangeError("invalid date");
   const y = date.getUTCFullYear();
   if (y < 0 || y > 9999) throw new RangeError(`year ${y} cannot be encoded`);
   let off = offset;
-  if (y >= 1950 && y < 2050) {
+  if (!generalized) {
     out[off++] = TAG.UTC_TIME;
     out[off++] = 13;
     put2(out, off, y % 100);

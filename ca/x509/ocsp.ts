@@ -21,7 +21,9 @@ import {
   oid,
   readOne,
   tlv,
+  writeGeneralizedTime,
   writeHeader,
+  GENERALIZED_TIME_LENGTH,
 } from "./der.js";
 import { HASH_OIDS, OCSP_OIDS } from "./oids.js";
 import { subjectKeyIdentifier } from "./spki.js";
@@ -136,8 +138,6 @@ const ERROR_RESPONSES = new Map<OcspErrorStatus, Buffer>(
 /** CRLReason values (RFC 5280 §5.3.1): 0-10 without 7. */
 const isCrlReason = (n: number): boolean => Number.isInteger(n) && n >= 0 && n <= 10 && n !== 7;
 
-// GeneralizedTime YYYYMMDDHHMMSSZ: tag, length and 15 octets.
-const GENERALIZED_TIME_LENGTH = 17;
 // responderID byKey: [2] { OCTET STRING (20) }
 const RESPONDER_ID_LENGTH = 24;
 
@@ -286,29 +286,6 @@ function checkNonce(value: Tlv, code: DerErrorCode): void {
 // ---------------------------------------------------------------------------------------------
 // Responses
 
-/** Writes GeneralizedTime YYYYMMDDHHMMSSZ (RFC 5019 §2.2.4: no fractional seconds, which are
- * truncated); returns the offset just past it. */
-function writeGeneralizedTime(out: Buffer, offset: number, date: Date): number {
-  if (!Number.isFinite(date.getTime())) throw new RangeError("invalid date");
-  const y = date.getUTCFullYear();
-  if (y < 0 || y > 9999) throw new RangeError(`year ${y} cannot be encoded`);
-  out[offset] = TAG.GENERALIZED_TIME;
-  out[offset + 1] = 15;
-  put2(out, offset + 2, (y / 100) | 0);
-  put2(out, offset + 4, y % 100);
-  put2(out, offset + 6, date.getUTCMonth() + 1);
-  put2(out, offset + 8, date.getUTCDate());
-  put2(out, offset + 10, date.getUTCHours());
-  put2(out, offset + 12, date.getUTCMinutes());
-  put2(out, offset + 14, date.getUTCSeconds());
-  out[offset + 16] = 0x5a; // 'Z'
-  return offset + GENERALIZED_TIME_LENGTH;
-}
-
-function put2(out: Buffer, off: number, n: number): void {
-  out[off] = 0x30 + ((n / 10) | 0);
-  out[off + 1] = 0x30 + (n % 10);
-}
 
 function expectSequence(part: Buffer, what: string): void {
   if (part.length < 2 || part[0] !== TAG.SEQUENCE) throw new SignetError("internal", `${what} is not a DER SEQUENCE`);

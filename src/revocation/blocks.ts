@@ -35,10 +35,6 @@ export class BlockCache implements BlockList {
     return matchBlock(this.#blocks, subject);
   }
 
-  list(): EnrolmentBlock[] {
-    return [...this.#blocks.values()];
-  }
-
   /** Applies block and unblock events, in seq order; others are ignored. */
   apply = (events: readonly BlockEvent[]): void => {
     for (const e of events) {
