@@ -24,6 +24,12 @@ export const AUDIT_EVENTS = {
   adminTokenCreated: "admin_token.created",
   adminTokenRevoked: "admin_token.revoked",
   adminAuthFailed: "admin.auth_failed",
+  acmeAccountCreated: "acme.account.created",
+  acmeAccountUpdated: "acme.account.updated",
+  acmeAccountDeactivated: "acme.account.deactivated",
+  acmeAccountKeyChanged: "acme.account.key_changed",
+  acmeEabCreated: "acme.eab.created",
+  acmeEabRevoked: "acme.eab.revoked",
 } as const;
 
 /** JSON with object keys sorted at every level; the form the hash is computed over. */

@@ -214,6 +214,15 @@ export class Authority {
     return lifted;
   }
 
+  /** Checks names against the authority-wide and the provisioner's name policies without issuing
+   * anything (front ends vet identifiers before they promise them, e.g. ACME newOrder). Throws
+   * forbidden_name. */
+  async checkNames(provisioner: ProvisionerRecord, names: { dns?: string[]; ip?: string[] }): Promise<void> {
+    const all = { dns: names.dns ?? [], ip: names.ip ?? [], uri: [], email: [] };
+    this.#compile(await this.#deps.authorityPolicy.get(), "authority").check(all);
+    this.#compile(provisioner.policy, `provisioner ${provisioner.name}`).check(all);
+  }
+
   // 1. The CSR: parsed strictly, its self-signature verified (proof of possession).
   async #parseCsr(input: Buffer | string): Promise<ParsedCsr> {
     const csr = parseCsr(input);

@@ -1,6 +1,6 @@
 // The seam between the authority and its keys. The pipeline only ever calls `Signer.sign`, so a
 // PKCS#11 HSM (SoftHSM2 in tests) or a cloud KMS can be added as another Signer without touching it.
-import { sign as nodeSign, type KeyObject } from "node:crypto";
+import { hkdfSync, sign as nodeSign, type KeyObject } from "node:crypto";
 
 /** Key algorithms Signet can hold as CA keys (and generate). */
 export const CA_KEY_ALGORITHMS = ["P-256", "P-384", "Ed25519", "RSA-2048", "RSA-3072", "RSA-4096"] as const;
@@ -64,6 +64,14 @@ export class SoftwareSigner implements Signer {
 
   sign(data: Buffer): Promise<Buffer> {
     return Promise.resolve(this.signSync(data));
+  }
+
+  /** A 32-byte secret derived (HKDF-SHA256) from the private key: every replica holding this CA key
+   * derives the same one, and nobody without it can. Used for keys that must be shared by replicas but
+   * need not outlive the CA key (ACME nonce MACs, the EAB key wrapping). `info` separates uses. */
+  deriveSecret(info: string): Buffer {
+    const ikm = this.#key.export({ format: "der", type: "pkcs8" });
+    return Buffer.from(hkdfSync("sha256", ikm, "signet", info, 32));
   }
 
   /** Synchronous form, for callers that sign in a tight loop on the hot path. */

@@ -107,6 +107,29 @@ export async function bootstrapDatabase(s: Services, caCreated: boolean): Promis
   return { adminTokenFile: file };
 }
 
+const ACME_BOOTSTRAP_KEY = "bootstrap.acme_provisioner";
+
+/** Once per database (so deleting it sticks): the zero-config ACME provisioner, "acme". It issues
+ * client and server certificates for names whose control the client proves, within the authority's
+ * name policy, with the default lifetime. */
+export async function ensureAcmeProvisioner(s: Services): Promise<void> {
+  const claimed = await s.db.prisma.setting.createMany({ data: [{ key: ACME_BOOTSTRAP_KEY, value: { at: new Date().toISOString() } }], skipDuplicates: true });
+  if (claimed.count === 0 || (await s.provisioners.get("acme"))) return;
+  await s.provisioners.upsert(
+    {
+      name: "acme",
+      type: "acme",
+      profile: "client-server",
+      defaultLifetimeSeconds: s.config.defaultLifetimeSeconds,
+      maxLifetimeSeconds: s.config.maxLifetimeSeconds,
+      policy: {},
+      options: { description: "Zero-config ACME provisioner", allowedProfiles: ["client", "server", "client-server"] },
+      enabled: true,
+    },
+    "system:bootstrap",
+  );
+}
+
 const ROOT_EXPORTS_AUDITED = "audit.root_key_exports";
 
 /** `signet ca export-root-key` and `init --offline-root` run where the embedded database may be held

@@ -52,6 +52,20 @@ export interface Config {
   crlSchedule: string;
   /** SIGNET_DELTA_CRL_SCHEDULE: cron expression for delta CRLs. Both are also regenerated within a second of any revocation. */
   deltaCrlSchedule: string;
+  /** SIGNET_ACME_HTTP01_PORT: the port the ACME validator fetches http-01 challenges from (RFC 8555: 80). */
+  acmeHttp01Port: number;
+  /** SIGNET_ACME_TLSALPN01_PORT: the port the ACME validator connects to for tls-alpn-01 (RFC 8737: 443). */
+  acmeTlsAlpn01Port: number;
+  /** SIGNET_ACME_RESOLVER: comma-separated DNS servers (host or host:port) the validator asks for A/AAAA/TXT; empty: the system's resolver (and /etc/hosts). */
+  acmeResolvers: string[] | null;
+  /** SIGNET_ACME_VALIDATION_TIMEOUT: per validation attempt. */
+  acmeValidationTimeoutMs: number;
+  /** SIGNET_ACME_VALIDATION_ATTEMPTS: tries before a challenge is invalid (RFC 8555 §8.2); a client's repeated POST retries at once. */
+  acmeValidationAttempts: number;
+  /** SIGNET_ACME_VALIDATION_RETRY: delay before the second attempt (doubling after). */
+  acmeValidationRetryMs: number;
+  /** SIGNET_ACME_NONCE_LIFETIME: how long a Replay-Nonce stays usable. */
+  acmeNonceLifetimeSeconds: number;
   /** SIGNET_REVOCATION_POLL: how often each replica reads the audit log for revocations and blocks made elsewhere, besides PostgreSQL NOTIFY. */
   revocationPollMs: number;
 }
@@ -130,6 +144,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     crlSchedule: cron(get("SIGNET_CRL_SCHEDULE", "0 * * * *"), "SIGNET_CRL_SCHEDULE"),
     deltaCrlSchedule: cron(get("SIGNET_DELTA_CRL_SCHEDULE", "*/5 * * * *"), "SIGNET_DELTA_CRL_SCHEDULE"),
     revocationPollMs: duration("SIGNET_REVOCATION_POLL", "2s") * 1000,
+    acmeHttp01Port: port(get("SIGNET_ACME_HTTP01_PORT", "80"), "SIGNET_ACME_HTTP01_PORT"),
+    acmeTlsAlpn01Port: port(get("SIGNET_ACME_TLSALPN01_PORT", "443"), "SIGNET_ACME_TLSALPN01_PORT"),
+    acmeResolvers: resolvers(get("SIGNET_ACME_RESOLVER", "")),
+    acmeValidationTimeoutMs: duration("SIGNET_ACME_VALIDATION_TIMEOUT", "10s") * 1000,
+    acmeValidationAttempts: positiveInt(get("SIGNET_ACME_VALIDATION_ATTEMPTS", "3"), "SIGNET_ACME_VALIDATION_ATTEMPTS"),
+    acmeValidationRetryMs: duration("SIGNET_ACME_VALIDATION_RETRY", "2s") * 1000,
+    acmeNonceLifetimeSeconds: duration("SIGNET_ACME_NONCE_LIFETIME", "15m"),
     verifyWorkers: nonNegativeInt(get("SIGNET_VERIFY_WORKERS", String(Math.min(4, Math.max(0, availableParallelism() - 1)))), "SIGNET_VERIFY_WORKERS"),
   };
   if (cfg.minLifetimeSeconds < FLOOR_SECONDS) {
@@ -148,8 +169,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new SignetError("config_invalid", "SIGNET_OCSP_RESPONDER_LIFETIME must be at least twice SIGNET_OCSP_VALIDITY, at least SIGNET_MIN_LIFETIME and at most SIGNET_MAX_LIFETIME");
   }
   if (cfg.crlValiditySeconds < 60 || cfg.deltaCrlValiditySeconds < 60) throw new SignetError("config_invalid", "SIGNET_CRL_VALIDITY and SIGNET_DELTA_CRL_VALIDITY must be at least 1m");
+  if (cfg.acmeValidationTimeoutMs < 1000 || cfg.acmeValidationTimeoutMs > 120_000) throw new SignetError("config_invalid", "SIGNET_ACME_VALIDATION_TIMEOUT must lie between 1s and 2m");
+  if (cfg.acmeValidationAttempts > 10) throw new SignetError("config_invalid", "SIGNET_ACME_VALIDATION_ATTEMPTS must be at most 10");
+  if (cfg.acmeNonceLifetimeSeconds < 60 || cfg.acmeNonceLifetimeSeconds > 86400) throw new SignetError("config_invalid", "SIGNET_ACME_NONCE_LIFETIME must lie between 1m and 24h");
   if (cfg.revocationPollMs < 1000) throw new SignetError("config_invalid", "SIGNET_REVOCATION_POLL must be at least 1s");
   return cfg;
+}
+
+function resolvers(v: string): string[] | null {
+  const list = v.split(",").map((x) => x.trim()).filter(Boolean);
+  for (const r of list) {
+    if (!/^(\d{1,3}(\.\d{1,3}){3}(:\d{1,5})?|\[[0-9a-fA-F:]+\](:\d{1,5})?|[0-9a-fA-F:]+)$/.test(r)) {
+      throw new SignetError("config_invalid", `SIGNET_ACME_RESOLVER: ${JSON.stringify(r)} is not an IP address or [IPv6]:port / IPv4:port`);
+    }
+  }
+  return list.length > 0 ? list : null;
 }
 
 function cron(v: string, key: string): string {

@@ -2,10 +2,12 @@
 // the loaded CA. The servers and the CLI's local commands both start from here.
 import { join } from "node:path";
 import type { Logger } from "pino";
+import { EabKeyBox, NonceService } from "../acme/index.js";
 import { Authority, type IssuerContext } from "../ca/authority.js";
 import type { CaMaterial } from "../ca/ca-material.js";
 import { describePublicKey, parseCertificate } from "../ca/x509/index.js";
 import { issuerUrls, type Config } from "./config.js";
+import { SqlAcmeStore } from "./db/acme-store.js";
 import { AdminTokenRepository } from "./db/admin-tokens.js";
 import { AuditRepository } from "./db/audit.js";
 import { CertificateRepository } from "./db/certificates.js";
@@ -32,6 +34,8 @@ export interface Services {
   /** Enrolment blocks, in memory for the pipeline (kept current by the server's revocation follower). */
   blocks: BlockCache;
   authority: Authority;
+  /** ACME state, nonces and EAB keys, shared by every replica on one database. */
+  acme: { store: SqlAcmeStore; nonces: NonceService; eabBox: EabKeyBox };
   ca: CaMaterial;
   metrics: Metrics;
   close(): Promise<void>;
@@ -85,6 +89,7 @@ export async function openServices(cfg: Config, log: Logger, ca: CaMaterial, db?
     blocks,
     ...(csrVerifier ? { csrVerifier } : {}),
   });
+  const acmeStore = new SqlAcmeStore(database.raw);
   return {
     config: cfg,
     log,
@@ -98,6 +103,12 @@ export async function openServices(cfg: Config, log: Logger, ca: CaMaterial, db?
     revocations: new RevocationStore(database.raw),
     blocks,
     authority,
+    acme: {
+      store: acmeStore,
+      // Both keys derive from the intermediate key, so every replica holding it agrees on them.
+      nonces: new NonceService(ca.intermediate.signer.deriveSecret("signet acme nonce v1"), acmeStore, { lifetimeSeconds: cfg.acmeNonceLifetimeSeconds }),
+      eabBox: new EabKeyBox(ca.intermediate.signer.deriveSecret("signet acme eab v1")),
+    },
     ca,
     metrics,
     async close() {

@@ -3,6 +3,7 @@ import { SignetError } from "../errors.js";
 import { validateNamePolicy } from "../policy/index.js";
 import type { ProvisionerRecord, ProvisionerType } from "../ports.js";
 import { isProfileName, PROFILE_NAMES } from "../profiles.js";
+import { acmeSettings } from "./acme.js";
 
 export const PROVISIONER_TYPES: readonly ProvisionerType[] = ["admin", "acme", "scep", "attestation"];
 const NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -60,6 +61,10 @@ export function validateProvisioner(input: Record<string, unknown>, limits: Life
     if (!Array.isArray(opts.allowedProfiles) || !opts.allowedProfiles.every(isProfileName)) {
       bad(`options.allowedProfiles must be a list of ${PROFILE_NAMES.join(", ")}`, "options.allowedProfiles");
     }
+  }
+  if (type === "acme") {
+    if (profile === "intermediate" || profile === "ocsp-responder") bad(`an ACME provisioner cannot issue the ${profile} profile`, "profile");
+    acmeSettings(opts);
   }
   const enabled = input.enabled ?? true;
   if (typeof enabled !== "boolean") bad("enabled must be a boolean", "enabled");

@@ -8,6 +8,7 @@ import { adminApi } from "./admin/index.js";
 import { ADMIN_ROLE, makeAdminAuth, REVOCATION_READER_ROLE } from "./admin/auth.js";
 import type { RevocationService } from "../revocation/service.js";
 import { feedRoutes } from "./revocation/feed.js";
+import { acmePlugin, type ValidationRunner } from "../../acme/index.js";
 import { AJV_OPTIONS, installCommon, rejectUnstorableText } from "./common.js";
 
 export interface TlsMaterial {
@@ -19,7 +20,7 @@ export interface TlsMaterial {
 
 export const TLS_OPTIONS: SecureContextOptions = { minVersion: "TLSv1.2" };
 
-export async function buildHttpsApp(s: Services, tls: TlsMaterial, ready: () => boolean, rev: RevocationService): Promise<FastifyInstance> {
+export async function buildHttpsApp(s: Services, tls: TlsMaterial, ready: () => boolean, rev: RevocationService, validations: ValidationRunner): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: s.log.child({ component: "https" }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -54,6 +55,20 @@ export async function buildHttpsApp(s: Services, tls: TlsMaterial, ready: () => 
       await admin.register(adminApi(s), { prefix: "/v1" });
     },
     { prefix: "/admin" },
+  );
+  // ACME (RFC 8555), one directory per ACME provisioner.
+  await app.register(
+    acmePlugin({
+      authority: s.authority,
+      certificates: s.certificates,
+      provisioners: s.provisioners,
+      store: s.acme.store,
+      audit: s.journal,
+      nonces: s.acme.nonces,
+      eabBox: s.acme.eabBox,
+      validations,
+    }),
+    { prefix: "/acme/:provisioner" },
   );
   // The live revocation feed: admin credentials, or a client certificate with the reader role.
   await app.register(async (feed) => {

@@ -11,6 +11,8 @@ import { buildHttpApp } from "./http-app.js";
 import { buildHttpsApp, TLS_OPTIONS } from "./https-app.js";
 import { ensureSystemProvisioner, issueServerTls } from "./tls.js";
 import { RevocationService } from "../revocation/service.js";
+import { ChallengeValidator, ValidationRunner } from "../../acme/index.js";
+import { ensureAcmeProvisioner } from "../bootstrap.js";
 
 const ABANDONED_AFTER_SECONDS = 600;
 
@@ -31,9 +33,12 @@ export async function startServer(cfg: Config, log: Logger, env: NodeJS.ProcessE
   let http: FastifyInstance | undefined;
   let renewTimer: NodeJS.Timeout | undefined;
   let rev: RevocationService | undefined;
+  let validations: ValidationRunner | undefined;
+  let purgeTimer: NodeJS.Timeout | undefined;
   try {
     const { adminTokenFile } = await bootstrapDatabase(s, prepared.created);
     await ensureSystemProvisioner(s);
+    await ensureAcmeProvisioner(s);
     // An intent older than any request can take belongs to a process that stopped mid-issuance.
     const abandoned = await s.journal.sweepAbandoned(ABANDONED_AFTER_SECONDS);
     if (abandoned.length > 0) log.warn({ serials: abandoned }, "marked abandoned certificate intents as failed");
@@ -42,7 +47,13 @@ export async function startServer(cfg: Config, log: Logger, env: NodeJS.ProcessE
     rev = new RevocationService(s);
     await rev.start();
     let ready = false;
-    https = await buildHttpsApp(s, tls, () => ready, rev);
+    validations = new ValidationRunner(
+      s.acme.store,
+      new ChallengeValidator({ http01Port: cfg.acmeHttp01Port, tlsAlpn01Port: cfg.acmeTlsAlpn01Port, resolvers: cfg.acmeResolvers, timeoutMs: cfg.acmeValidationTimeoutMs }),
+      { attempts: cfg.acmeValidationAttempts, retryDelayMs: cfg.acmeValidationRetryMs },
+      log.child({ component: "acme-validation" }),
+    );
+    https = await buildHttpsApp(s, tls, () => ready, rev, validations);
     http = await buildHttpApp(s, () => ready, rev);
     await https.listen({ port: cfg.httpsPort, host: cfg.listenHost });
     await http.listen({ port: cfg.httpPort, host: cfg.listenHost });
@@ -72,6 +83,11 @@ export async function startServer(cfg: Config, log: Logger, env: NodeJS.ProcessE
       renewTimer.unref();
     };
     scheduleRenewal();
+    // Used nonces are kept only until they would have expired anyway.
+    purgeTimer = setInterval(() => {
+      s.acme.store.purgeNonces(new Date()).catch((err: unknown) => log.warn({ err }, "could not purge used ACME nonces"));
+    }, 60_000);
+    purgeTimer.unref();
 
     const httpsPort = (https.server.address() as { port: number }).port;
     const httpPort = (http.server.address() as { port: number }).port;
@@ -91,6 +107,7 @@ export async function startServer(cfg: Config, log: Logger, env: NodeJS.ProcessE
         "",
         `Signet is serving (database: ${s.db.kind === "pglite" ? `embedded PGlite in ${cfg.home}/db` : "PostgreSQL"}).`,
         `  Admin API (HTTPS):     https://${cfg.publicHost}:${httpsPort}/admin/v1   (OpenAPI: /admin/openapi.json)`,
+        `  ACME directory:        https://${cfg.publicHost}:${httpsPort}/acme/acme/directory`,
         `  CA certificates (HTTP): http://${cfg.publicHost}:${httpPort}/roots.pem  /intermediates.pem`,
         `  Root certificate:      ${files.rootCert}`,
         adminTokenFile
@@ -103,6 +120,7 @@ export async function startServer(cfg: Config, log: Logger, env: NodeJS.ProcessE
     const runningHttps = https;
     const runningHttp = http;
     const runningRev = rev;
+    const runningValidations = validations;
     return {
       services: s,
       revocation: runningRev,
@@ -113,14 +131,18 @@ export async function startServer(cfg: Config, log: Logger, env: NodeJS.ProcessE
       async close() {
         if (renewTimer) clearTimeout(renewTimer);
         renewTimer = undefined;
+        if (purgeTimer) clearInterval(purgeTimer);
         await Promise.allSettled([runningHttps.close(), runningHttp.close()]);
+        await runningValidations.close();
         await runningRev.stop();
         await s.close();
       },
     };
   } catch (err) {
     if (renewTimer) clearTimeout(renewTimer);
+    if (purgeTimer) clearInterval(purgeTimer);
     await Promise.allSettled([https?.close(), http?.close()]);
+    await validations?.close();
     await rev?.stop();
     await s.close();
     throw err;

@@ -1,0 +1,123 @@
+// The storage the ACME front end needs: ACME objects only. It never sees the CA's keys; certificates
+// come from the authority's pipeline and are read through the authority's CertificateReader.
+import type { PublicJwk } from "./jws.js";
+import type { UsedNonceStore } from "./nonces.js";
+import type { Identifier, ProblemDocument } from "./problems.js";
+
+export type AccountStatus = "valid" | "deactivated" | "revoked";
+/** Stored order states; "ready" and expiry are derived when the order is read (§7.1.6). */
+export type StoredOrderStatus = "pending" | "processing" | "valid" | "invalid";
+export type OrderStatus = StoredOrderStatus | "ready";
+export type AuthzStatus = "pending" | "valid" | "invalid" | "deactivated" | "expired" | "revoked";
+export type ChallengeStatus = "pending" | "processing" | "valid" | "invalid";
+export const CHALLENGE_TYPES = ["http-01", "dns-01", "tls-alpn-01"] as const;
+export type ChallengeType = (typeof CHALLENGE_TYPES)[number];
+
+export interface AccountRecord {
+  id: string;
+  provisionerId: string;
+  thumbprint: string;
+  jwk: PublicJwk;
+  status: AccountStatus;
+  contact: string[];
+  termsAgreed: boolean;
+  eabKid: string | null;
+  createdAt: Date;
+}
+
+export interface OrderRecord {
+  id: string;
+  accountId: string;
+  provisionerId: string;
+  status: StoredOrderStatus;
+  identifiers: Identifier[];
+  authzIds: string[];
+  notBefore: Date | null;
+  notAfter: Date | null;
+  profile: string | null;
+  expires: Date;
+  error: ProblemDocument | null;
+  certificateSerial: string | null;
+  replaces: string | null;
+  createdAt: Date;
+}
+
+export interface ChallengeRecord {
+  type: ChallengeType;
+  token: string;
+  status: ChallengeStatus;
+  /** ISO time the challenge was validated. */
+  validated?: string;
+  error?: ProblemDocument;
+}
+
+export interface AuthzRecord {
+  id: string;
+  accountId: string;
+  orderId: string;
+  identifier: Identifier;
+  wildcard: boolean;
+  status: Exclude<AuthzStatus, "expired">;
+  expires: Date;
+  challenges: ChallengeRecord[];
+}
+
+export interface EabKeyRecord {
+  kid: string;
+  provisionerId: string;
+  keyCiphertext: Buffer;
+  singleUse: boolean;
+  note: string | null;
+  createdBy: string;
+  createdAt: Date;
+  expiresAt: Date | null;
+  usedAt: Date | null;
+  accountId: string | null;
+  revokedAt: Date | null;
+}
+
+export type NewAccount = Omit<AccountRecord, "createdAt">;
+
+export interface WindowCount {
+  count: number;
+  /** The oldest counted event, to tell the client when the window frees a slot. */
+  oldest: Date | null;
+}
+
+export interface AcmeStore extends UsedNonceStore {
+  account(id: string): Promise<AccountRecord | null>;
+  accountByThumbprint(provisionerId: string, thumbprint: string): Promise<AccountRecord | null>;
+  /** Creates the account, and marks `eab` used in the same transaction when given. If an account with
+   * this key exists already (a concurrent newAccount), returns it with created = false; if the EAB key
+   * was used meanwhile, returns "eab_used". */
+  createAccount(a: NewAccount, eab: { kid: string; singleUse: boolean } | null): Promise<{ account: AccountRecord; created: boolean } | "eab_used">;
+  updateAccount(id: string, patch: { contact?: string[]; status?: AccountStatus }): Promise<AccountRecord | null>;
+  /** Replaces the key if the account still has `oldThumbprint`; "conflict" if another account of the
+   * provisioner holds the new key. */
+  changeKey(id: string, oldThumbprint: string, jwk: PublicJwk, newThumbprint: string): Promise<AccountRecord | "conflict" | null>;
+  ordersOfAccount(accountId: string, after: string | null, limit: number): Promise<{ ids: string[]; more: boolean }>;
+
+  createOrder(order: OrderRecord, authzs: AuthzRecord[]): Promise<void>;
+  order(id: string): Promise<OrderRecord | null>;
+  authzsOfOrder(orderId: string): Promise<AuthzRecord[]>;
+  /** Compare-and-set on the stored status. */
+  setOrderStatus(id: string, from: StoredOrderStatus, to: StoredOrderStatus, fields?: { error?: ProblemDocument; certificateSerial?: string }): Promise<OrderRecord | null>;
+  /** An order (not invalid) that replaces the certificate with this ARI certID. */
+  orderReplacing(certId: string): Promise<OrderRecord | null>;
+  countOrdersSince(accountId: string, since: Date): Promise<WindowCount>;
+  countFailedAuthzsSince(accountId: string, since: Date): Promise<WindowCount>;
+
+  authz(id: string): Promise<AuthzRecord | null>;
+  /** Runs `fn` on the authorization under a row lock and stores what it returns (null: no change). */
+  updateAuthz(id: string, fn: (a: AuthzRecord) => AuthzRecord | null): Promise<AuthzRecord | null>;
+
+  /** True when the account holds unexpired valid authorizations for every identifier (§7.6). */
+  holdsValidAuthzs(accountId: string, identifiers: Identifier[], now: Date): Promise<boolean>;
+
+  eabKey(kid: string): Promise<EabKeyRecord | null>;
+  createEabKey(k: EabKeyRecord): Promise<void>;
+  listEabKeys(provisionerId: string | null): Promise<EabKeyRecord[]>;
+  revokeEabKey(kid: string, at: Date): Promise<EabKeyRecord | null>;
+  /** Deletes used nonces that have expired; returns how many. */
+  purgeNonces(before: Date): Promise<number>;
+}

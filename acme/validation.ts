@@ -1,0 +1,94 @@
+// Runs a challenge's validation after the client's POST (RFC 8555 §7.5.1, §8.2): up to `attempts`
+// tries `retryDelayMs` apart. While it retries, the challenge stays "processing" with the last error
+// in its "error" field; a client that POSTs to it again gets an immediate retry. Then the challenge and
+// its authorization become valid or invalid together.
+import type { FastifyBaseLogger } from "fastify";
+import type { AcmeStore, AuthzRecord, ChallengeType } from "./ports.js";
+import type { ProblemDocument } from "./problems.js";
+import type { ChallengeValidator } from "./validator.js";
+
+export interface ValidationOptions {
+  attempts: number;
+  retryDelayMs: number;
+}
+
+export class ValidationRunner {
+  readonly #running = new Map<string, { wake: () => void; done: Promise<void> }>();
+  #closed = false;
+
+  constructor(
+    private readonly store: AcmeStore,
+    private readonly validator: ChallengeValidator,
+    private readonly opts: ValidationOptions,
+    private readonly log: FastifyBaseLogger,
+    private readonly clock: () => Date = () => new Date(),
+  ) {}
+
+  /** Starts validating in the background (the challenge is already marked processing). */
+  start(authz: AuthzRecord, type: ChallengeType, token: string, keyAuthorization: string): void {
+    if (this.#closed || this.#running.has(authz.id)) return;
+    let wake = () => {};
+    const entry = { wake: () => wake(), done: Promise.resolve() };
+    entry.done = this.#run(authz, type, token, keyAuthorization, (w) => (wake = w))
+      .catch((err: unknown) => this.log.error({ err, authz: authz.id }, "challenge validation failed unexpectedly"))
+      .finally(() => this.#running.delete(authz.id));
+    this.#running.set(authz.id, entry);
+  }
+
+  /** A client asked for a retry (§8.2): the pending wait ends now. False if nothing runs here. */
+  retryNow(authzId: string): boolean {
+    const r = this.#running.get(authzId);
+    r?.wake();
+    return r !== undefined;
+  }
+
+  isRunning(authzId: string): boolean {
+    return this.#running.has(authzId);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const r of this.#running.values()) r.wake();
+    await Promise.allSettled([...this.#running.values()].map((r) => r.done));
+  }
+
+  async #run(authz: AuthzRecord, type: ChallengeType, token: string, keyAuthorization: string, onWake: (w: () => void) => void): Promise<void> {
+    let problem: ProblemDocument | null = null;
+    for (let attempt = 1; attempt <= this.opts.attempts; attempt++) {
+      problem = await this.validator.validate(type, authz.identifier, token, keyAuthorization);
+      if (problem === null || attempt === this.opts.attempts || this.#closed) break;
+      const last = problem;
+      const still = await this.store.updateAuthz(authz.id, (a) => {
+        const c = a.challenges.find((x) => x.type === type);
+        if (!c || c.status !== "processing") return null;
+        c.error = last;
+        return a;
+      });
+      if (!still || still.challenges.find((x) => x.type === type)?.status !== "processing") return;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, this.opts.retryDelayMs * attempt);
+        onWake(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    const now = this.clock();
+    const result = problem;
+    await this.store.updateAuthz(authz.id, (a) => {
+      const c = a.challenges.find((x) => x.type === type);
+      if (!c || c.status !== "processing" || a.status !== "pending") return null;
+      if (result === null && a.expires > now) {
+        c.status = "valid";
+        c.validated = now.toISOString();
+        delete c.error;
+        a.status = "valid";
+      } else {
+        c.status = "invalid";
+        c.error = result ?? { type: "urn:ietf:params:acme:error:unauthorized", detail: "the authorization expired during validation", status: 403 };
+        a.status = "invalid";
+      }
+      return a;
+    });
+  }
+}
