@@ -407,6 +407,66 @@ export function buildProgram(): Command {
       }),
     );
 
+  const eab = program.command("eab").description("ACME External Account Binding keys (RFC 8555 §7.3.4)");
+  eab
+    .command("create")
+    .description("create an EAB key for an ACME provisioner; the HMAC key is printed once and never again")
+    .option("--provisioner <name>", "the ACME provisioner", "acme")
+    .option("--reusable", "the key may bind several accounts (default: single use, unless the provisioner says otherwise)")
+    .option("--ttl <duration>", "expire the key after this long (e.g. 1h, 30d)")
+    .option("--note <text>", "what the key is for, kept with it")
+    .option("--json", "machine-readable output")
+    .action(
+      run(async (o: JsonFlag & { provisioner: string; reusable?: boolean; ttl?: string; note?: string }, _cmd: Command) => {
+        const body = {
+          provisioner: o.provisioner,
+          ...(o.reusable ? { reusable: true } : {}),
+          ...(o.ttl ? { ttlSeconds: parseDuration(o.ttl, "--ttl") } : {}),
+          ...(o.note ? { note: o.note } : {}),
+        };
+        const k = await apiClient(config()).call<EabJson & { hmacKey: string; directory: string }>("POST", "/admin/v1/acme/eab", body);
+        out(o, k, () =>
+          process.stdout.write(
+            [
+              `kid:       ${k.kid}`,
+              `hmac key:  ${k.hmacKey}`,
+              `directory: ${k.directory}`,
+              `${k.singleUse ? "single use" : "reusable"}${k.expiresAt ? `, expires ${k.expiresAt}` : ""}`,
+              "",
+              `certbot: --server ${k.directory} --eab-kid ${k.kid} --eab-hmac-key ${k.hmacKey}`,
+              `lego:    --server ${k.directory} --eab --kid ${k.kid} --hmac ${k.hmacKey}`,
+              "",
+            ].join("\n"),
+          ),
+        );
+      }),
+    );
+  eab
+    .command("list")
+    .description("list EAB keys (never their key material)")
+    .option("--provisioner <name>", "only this ACME provisioner's")
+    .option("--json", "machine-readable output")
+    .action(
+      run(async (o: JsonFlag & { provisioner?: string }, _cmd: Command) => {
+        const r = await apiClient(config()).call<{ items: EabJson[] }>("GET", `/admin/v1/acme/eab${o.provisioner ? `?provisioner=${encodeURIComponent(o.provisioner)}` : ""}`);
+        out(o, r, () => {
+          for (const k of r.items) process.stdout.write(`${k.kid}  ${k.provisioner.padEnd(12)} ${k.state.padEnd(8)} ${k.singleUse ? "single-use" : "reusable  "} ${k.createdAt}${k.accountId ? ` account ${k.accountId}` : ""}${k.note ? `  ${k.note}` : ""}\n`);
+          if (r.items.length === 0) process.stdout.write("(no EAB keys)\n");
+        });
+      }),
+    );
+  eab
+    .command("revoke")
+    .description("revoke an EAB key so it can bind no (further) account")
+    .argument("<kid>", "the key id")
+    .option("--json", "machine-readable output")
+    .action(
+      run(async (kid: string, o: JsonFlag, _cmd: Command) => {
+        const k = await apiClient(config()).call<EabJson>("DELETE", `/admin/v1/acme/eab/${encodeURIComponent(kid)}`);
+        out(o, k, () => process.stdout.write(`revoked EAB key ${k.kid}\n`));
+      }),
+    );
+
   program
     .command("revocations")
     .description("read the live revocation feed: what was revoked after a cursor; --follow keeps listening")
@@ -688,4 +748,15 @@ function blockTarget(o: BlockFlags, required: boolean): { kind: "node" | "identi
     return null;
   }
   return { kind: given[0]!, value: o[given[0]!]! };
+}
+
+interface EabJson {
+  kid: string;
+  provisioner: string;
+  state: string;
+  singleUse: boolean;
+  note: string | null;
+  createdAt: string;
+  expiresAt: string | null;
+  accountId: string | null;
 }

@@ -12,6 +12,7 @@ import { deleteProvisioner, getProvisioner, listProvisioners, putProvisioner } f
 import { revokeCertificate } from "./routes/revoke-certificate.js";
 import { revokeBulk } from "./routes/revoke-bulk.js";
 import { deleteBlock, listBlocks } from "./routes/blocks.js";
+import { createEab, listEab, revokeEab } from "./routes/acme-eab.js";
 
 const ROUTES = [
   issueCertificate,
@@ -35,6 +36,9 @@ const ROUTES = [
   listAdminTokens,
   revokeAdminToken,
   caInfo,
+  createEab,
+  listEab,
+  revokeEab,
 ];
 
 export function adminApi(s: Services) {
