@@ -77,8 +77,8 @@ export class AcmeContext {
 
   /** The URL the client must have signed: the request as received, on this provisioner's base. */
   requestUrl(req: FastifyRequest): string {
-    const path = req.url.split("?")[0]!;
-    return `${req.acme.urls.base}${path.slice(path.indexOf("/", "/acme/".length))}`;
+    // Everything after /acme/{provisioner}, query included: the client signs the URL it was given.
+    return `${req.acme.urls.base}${req.url.slice(req.url.indexOf("/", "/acme/".length))}`;
   }
 
   async authenticate(req: FastifyRequest, mode: KeyMode, opts: { url?: string } = {}): Promise<Authenticated> {

@@ -83,6 +83,13 @@ resource "acme_registration" "signet" {
     # base64url (RFC 8555): pass Signet's hmacKey unchanged.
     hmac_base64 = var.eab_hmac_key
   }
+
+  lifecycle {
+    # The EAB key only matters when the account is created. Replacing the
+    # registration would deactivate the account (destroy) and then try to
+    # register the same, now deactivated, account key again.
+    ignore_changes = [external_account_binding]
+  }
 }
 
 # ---- Optional: our own key and CSR

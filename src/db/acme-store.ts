@@ -212,11 +212,13 @@ export class SqlAcmeStore implements AcmeStore {
   }
 
   async ordersOfAccount(accountId: string, after: string | null, limit: number): Promise<{ ids: string[]; more: boolean }> {
+    // §7.1.2.1: pending and later orders, not invalid ones (nor pending ones past their expiry).
     // Keyset pagination on (created_at, id), newest last; `after` is the last id of the previous page.
+    const live = "o.status <> 'invalid' AND (o.status <> 'pending' OR o.expires > now())";
     const rows = await this.sql.query<{ id: string }>(
       after === null
-        ? "SELECT id FROM acme_orders WHERE account_id = $1 ORDER BY created_at, id LIMIT $2"
-        : `SELECT o.id FROM acme_orders o, acme_orders a WHERE a.id = $3 AND o.account_id = $1
+        ? `SELECT o.id FROM acme_orders o WHERE o.account_id = $1 AND ${live} ORDER BY o.created_at, o.id LIMIT $2`
+        : `SELECT o.id FROM acme_orders o, acme_orders a WHERE a.id = $3 AND o.account_id = $1 AND ${live}
             AND (o.created_at, o.id) > (a.created_at, a.id) ORDER BY o.created_at, o.id LIMIT $2`,
       after === null ? [accountId, limit + 1] : [accountId, limit + 1, after],
     );
