@@ -27,6 +27,8 @@ const HOST = /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/;
 export function acmePlugin(deps: AcmeDeps) {
   return async function acme(app: FastifyInstance): Promise<void> {
     const ctx = new AcmeContext(deps);
+    // Provisioner records are cached objects, replaced when they change: settings parsed once each.
+    const settingsOf = new WeakMap<object, ReturnType<typeof acmeSettings>>();
     app.decorateRequest("acme", null as never);
 
     // Only application/jose+json is parsed (§6.2); anything else is 415 with a problem document.
@@ -49,7 +51,9 @@ export function acmePlugin(deps: AcmeDeps) {
         // Still needs urls for the Link header; the error handler copes without them.
         throw new AcmeProblem("malformed", `no ACME provisioner named ${JSON.stringify(name.slice(0, 64))}`, { status: 404 });
       }
-      req.acme = { provisioner, settings: acmeSettings(provisioner.options), urls: new AcmeUrls(`https://${host}/acme/${name}`) };
+      let settings = settingsOf.get(provisioner);
+      if (!settings) settingsOf.set(provisioner, (settings = acmeSettings(provisioner.options)));
+      req.acme = { provisioner, settings, urls: new AcmeUrls(`https://${host}/acme/${name}`) };
       if (req.method === "POST") {
         const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
         if (type !== JOSE) throw new AcmeProblem("malformed", `requests must be ${JOSE}`, { status: 415 });

@@ -82,7 +82,7 @@ export function parseJws(body: unknown): ParsedJws {
     if (k in header && typeof header[k] !== "string") throw malformed(`the JWS protected header's ${k} must be a string`);
   }
   if ("jwk" in header && !isObject(header.jwk)) throw malformed("the JWS protected header's jwk must be an object");
-  if (!B64U.test(signature) || signature.length === 0) throw malformed("the JWS signature is not base64url");
+  if (!B64U.test(signature)) throw malformed("the JWS signature is not base64url");
   return {
     raw: { protected: prot, payload, signature },
     header: header as unknown as ProtectedHeader,
