@@ -46,7 +46,7 @@ export function parseIdentifiers(v: unknown, opts: { wildcards: boolean; ip: boo
 function checkIdentifier(type: string, value: string, opts: { wildcards: boolean; ip: boolean }): CheckedIdentifier {
   if (type === "ip") {
     if (!opts.ip) throw new AcmeProblem("unsupportedIdentifier", "this ACME provisioner does not issue for IP addresses");
-    if (!isIP(value)) throw new AcmeProblem("malformed", `${JSON.stringify(value)} is not an IP address`);
+    if (!isIP(value) || value.includes("%")) throw new AcmeProblem("malformed", `${JSON.stringify(value.slice(0, 64))} is not an IP address (zone indexes are not allowed)`);
     // RFC 8738 §3: IPv6 in RFC 5952 form; one normal form either way.
     const normal = formatIp(ipToBytes(value));
     return { type: "ip", value: normal, authzValue: normal, wildcard: false };

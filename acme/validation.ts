@@ -75,7 +75,7 @@ export class ValidationRunner {
     }
     const now = this.clock();
     const result = problem;
-    await this.store.updateAuthz(authz.id, (a) => {
+    const final = await this.store.updateAuthz(authz.id, (a) => {
       const c = a.challenges.find((x) => x.type === type);
       if (!c || c.status !== "processing" || a.status !== "pending") return null;
       if (result === null && a.expires > now) {
@@ -90,5 +90,10 @@ export class ValidationRunner {
       }
       return a;
     });
+    // The order is invalid now (§7.1.6); stored, so that lists and ARI `replaces` see it at once.
+    if (final?.status === "invalid") {
+      const error = final.challenges.find((c) => c.type === type)?.error;
+      await this.store.setOrderStatus(final.orderId, "pending", "invalid", error ? { error: { ...error, identifier: final.identifier } } : {});
+    }
   }
 }

@@ -8,7 +8,7 @@ import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { isIP } from "node:net";
 import { connect as tlsConnect } from "node:tls";
-import { parseCertificate } from "../ca/x509/index.js";
+import { ipToBytes, parseCertificate } from "../ca/x509/index.js";
 import type { ChallengeType } from "./ports.js";
 import { problemDocument, type Identifier, type ProblemDocument } from "./problems.js";
 
@@ -252,10 +252,7 @@ export class ChallengeValidator {
 
 /** RFC 8738 §6: the reverse-mapping name of an IP address, used as the TLS SNI. */
 export function reverseName(ip: string): string {
-  if (isIP(ip) === 4) return `${ip.split(".").reverse().join(".")}.in-addr.arpa`;
-  const groups = ip.split("::");
-  const head = groups[0] ? groups[0].split(":") : [];
-  const tail = groups.length > 1 && groups[1] ? groups[1].split(":") : [];
-  const full = [...head, ...Array(8 - head.length - tail.length).fill("0"), ...tail].map((g: string) => g.padStart(4, "0"));
-  return `${full.join("").split("").reverse().join(".")}.ip6.arpa`;
+  const bytes = ipToBytes(ip);
+  if (bytes.length === 4) return `${[...bytes].reverse().join(".")}.in-addr.arpa`;
+  return `${[...bytes.toString("hex")].reverse().join(".")}.ip6.arpa`;
 }

@@ -23,8 +23,9 @@ export interface AcmeLoadOptions {
   challengePort: number;
   /** The single DNS name of issuance i; it must resolve to 127.0.0.1 for the server's validator. */
   names: (i: number) => string;
-  /** Default sleep between polls of an authorization or order (Retry-After is honoured, capped at 50 ms). */
-  pollMs?: number;
+  /** First sleep before polling an authorization or order (default 5 ms), doubling after each poll.
+   * Retry-After is honoured instead when present; every sleep is capped at 50 ms. */
+  firstPollMs?: number;
   onLog?: (s: string) => void;
 }
 
@@ -40,6 +41,8 @@ export interface AcmeLoadResult {
   driverCpuSeconds: number;
   /** HTTP requests sent per completed issuance (polls included). */
   requestsPerIssuance: number;
+  /** Key authorizations the server's validator fetched from the driver's http-01 responder. */
+  challengeFetches: number;
 }
 
 interface Directory {
@@ -67,12 +70,24 @@ interface Authz {
 }
 
 const MAX_POLL_SLEEP_MS = 50;
+/** SubjectPublicKeyInfo of a P-256 key up to its uncompressed point (RFC 5480). */
+const P256_SPKI_PREFIX = Buffer.from("3059301306072a8648ce3d020106082a8648ce3d03010703420004", "hex");
 const POLL_LIMIT = 2000;
 
 class AcmeError extends Error {}
 
 function b64u(data: Buffer | string): string {
   return Buffer.from(data).toString("base64url");
+}
+
+/** A fresh P-256 key for a CSR. buildCsr only asks the public key for its SPKI, and OpenSSL 3.0's
+ * encoder makes `export({ type: "spki" })` cost more than a signature, so it gets the SPKI built
+ * from the JWK coordinates (a cheap export) instead. */
+function csrKey(): { privateKey: KeyObject; publicKey: KeyObject } {
+  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const jwk = publicKey.export({ format: "jwk" });
+  const spki = Buffer.concat([P256_SPKI_PREFIX, Buffer.from(jwk.x!, "base64url"), Buffer.from(jwk.y!, "base64url")]);
+  return { privateKey, publicKey: { export: () => spki } as unknown as KeyObject };
 }
 
 function sleep(ms: number): Promise<void> {
@@ -196,10 +211,15 @@ class Client {
   }
 }
 
-/** Polls a resource with POST-as-GET until its status leaves `pending`/`processing`. */
-async function pollUntil<T extends { status: string }>(c: Client, url: string, first: T, firstResponse: Response | undefined, want: string, pollMs: number): Promise<T> {
+/**
+ * Polls a resource with POST-as-GET until it reaches `want`. Without Retry-After the sleeps start
+ * at `firstPollMs` and double, so a fast server is not hidden behind a fixed sleep and a slow one
+ * is not flooded with polls; every sleep is capped at 50 ms.
+ */
+async function pollUntil<T extends { status: string }>(c: Client, url: string, first: T, firstResponse: Response, want: string, firstPollMs: number): Promise<T> {
   let obj = first;
-  let delay = firstResponse ? pollDelay(firstResponse, pollMs) : pollMs;
+  let backoff = firstPollMs;
+  let delay = pollDelay(firstResponse, backoff);
   for (let i = 0; i < POLL_LIMIT; i++) {
     if (obj.status === want) return obj;
     if (obj.status !== "pending" && obj.status !== "processing" && obj.status !== "ready") {
@@ -208,7 +228,8 @@ async function pollUntil<T extends { status: string }>(c: Client, url: string, f
     if (delay > 0) await sleep(delay);
     const r = await c.post(url, undefined);
     obj = json<T>(r);
-    delay = pollDelay(r, pollMs);
+    backoff = Math.min(backoff * 2, MAX_POLL_SLEEP_MS);
+    delay = pollDelay(r, backoff);
   }
   throw new AcmeError(`${url}: still ${obj.status} after ${POLL_LIMIT} polls`);
 }
@@ -230,11 +251,12 @@ function listen(server: Server, port: number): Promise<void> {
 
 export async function runAcmeLoad(opts: AcmeLoadOptions): Promise<AcmeLoadResult> {
   const log = opts.onLog ?? (() => undefined);
-  const pollMs = Math.min(opts.pollMs ?? 20, MAX_POLL_SLEEP_MS);
+  const pollMs = Math.min(opts.firstPollMs ?? 5, MAX_POLL_SLEEP_MS);
   if (opts.durationMs === undefined && opts.issuances === undefined) throw new Error("runAcmeLoad: give durationMs or issuances");
 
   // http-01 responder: token → key authorization.
   const keyAuthorizations = new Map<string, string>();
+  let challengeFetches = 0;
   const challengeServer = createServer((req, res) => {
     const prefix = "/.well-known/acme-challenge/";
     const ka = req.url?.startsWith(prefix) ? keyAuthorizations.get(req.url.slice(prefix.length)) : undefined;
@@ -242,6 +264,7 @@ export async function runAcmeLoad(opts: AcmeLoadOptions): Promise<AcmeLoadResult
       res.writeHead(404).end();
       return;
     }
+    challengeFetches++;
     res.writeHead(200, { "content-type": "application/octet-stream", "content-length": Buffer.byteLength(ka) }).end(ka);
   });
   challengeServer.keepAliveTimeout = 30_000;
@@ -286,7 +309,7 @@ export async function runAcmeLoad(opts: AcmeLoadOptions): Promise<AcmeLoadResult
       } finally {
         for (const t of tokens) keyAuthorizations.delete(t);
       }
-      const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+      const { privateKey, publicKey } = csrKey();
       const csr = buildCsr({ privateKey, publicKey, keyAlgorithm: "P-256", subject: [{ type: "CN", value: name }], sans: { dns: [name] } });
       const fr = await c.post(order.finalize, { csr: b64u(csr) });
       order = await pollUntil(c, orderUrl, json<Order>(fr), fr, "valid", pollMs);
@@ -334,6 +357,7 @@ export async function runAcmeLoad(opts: AcmeLoadOptions): Promise<AcmeLoadResult
       errors,
       ...(firstError === undefined ? {} : { firstError }),
       driverCpuSeconds: Math.round(((cpu.user + cpu.system) / 1e6) * 100) / 100,
+      challengeFetches,
       requestsPerIssuance: latencies.length ? Math.round((transport.requests / latencies.length) * 10) / 10 : 0,
     };
   } finally {
@@ -346,7 +370,7 @@ export async function runAcmeLoad(opts: AcmeLoadOptions): Promise<AcmeLoadResult
 export function formatAcmeLoad(label: string, concurrency: number, r: AcmeLoadResult): string {
   return (
     `${label.padEnd(8)} c=${String(concurrency).padStart(3)}  ${String(r.issued).padStart(6)} issued in ${r.seconds.toFixed(1)} s  ` +
-    `${r.perSecond.toFixed(1).padStart(7)} issuances/s   p50 ${r.p50Ms} ms   p99 ${r.p99Ms} ms   errors ${r.errors}   ${r.requestsPerIssuance} requests each   driver CPU ${r.driverCpuSeconds} s` +
+    `${r.perSecond.toFixed(1).padStart(7)} issuances/s   p50 ${r.p50Ms} ms   p99 ${r.p99Ms} ms   errors ${r.errors}   (${r.requestsPerIssuance} requests and ${r.challengeFetches ? (r.challengeFetches / Math.max(1, r.issued)).toFixed(1) : 0} http-01 fetches per issuance, driver CPU ${r.driverCpuSeconds} s)` +
     (r.firstError ? `\n         first error: ${r.firstError}` : "")
   );
 }

@@ -26,6 +26,9 @@ export function authzRoutes(app: FastifyInstance, ctx: AcmeContext): void {
       });
       if (!updated || updated.status !== "deactivated") throw new AcmeProblem("malformed", `the authorization is ${authzStatus(authz, now)} and cannot be deactivated`);
       authz = updated;
+      await store.setOrderStatus(authz.orderId, "pending", "invalid", {
+        error: { type: "urn:ietf:params:acme:error:unauthorized", detail: `the authorization for ${authz.identifier.value} was deactivated`, status: 403, identifier: authz.identifier },
+      });
     }
     if (authz.challenges.some((c) => c.status === "processing")) void reply.header("retry-after", String(POLL_AFTER_SECONDS));
     return reply.send(authzView(authz, urls, ctx.now()));

@@ -41,7 +41,8 @@ export function validateProvisioner(input: Record<string, unknown>, limits: Life
   if (typeof type !== "string" || !(PROVISIONER_TYPES as readonly string[]).includes(type)) {
     bad(`type must be one of ${PROVISIONER_TYPES.join(", ")}`, "type");
   }
-  const profile = input.profile ?? "client";
+  // ACME clients mostly enrol services, which also call others: both usages unless told otherwise.
+  const profile = input.profile ?? (type === "acme" ? "client-server" : "client");
   if (!isProfileName(profile)) bad(`profile must be one of ${PROFILE_NAMES.join(", ")}`, "profile");
   const defaultLifetimeSeconds = input.defaultLifetimeSeconds ?? limits.defaultSeconds;
   const maxLifetimeSeconds = input.maxLifetimeSeconds ?? Math.max(limits.maxSeconds, 0);

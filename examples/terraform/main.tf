@@ -14,8 +14,9 @@ terraform {
   required_providers {
     acme = {
       source = "vancluever/acme"
-      # Written against the 2.x documentation; pin the version you have tested.
-      version = "~> 2.0"
+      # use_renewal_info (ARI, RFC 9773) is documented from 2.38 at the latest;
+      # pin the version you have tested.
+      version = ">= 2.38.0, < 3.0.0"
     }
     tls = {
       source  = "hashicorp/tls"
@@ -37,16 +38,18 @@ locals {
   names = distinct(concat([var.common_name], var.subject_alternative_names))
   sans  = [for n in local.names : n if n != var.common_name]
 
-  # The provider renews when floor(days left) <= min_days_remaining, i.e. when
-  # fewer than min_days_remaining + 1 whole days are left. The smallest value
-  # that renews no later than when 1/3 of the lifetime is left:
-  #   ceil(lifetime_days / 3) - 1
-  # 90 d -> 29, 30 d -> 9, 7 d -> 2 (renews at 3 days left), 3 d or less -> 0,
-  # and 0 means "renew at every plan/apply once less than a day is left",
-  # which for certificates of 24 hours or less is every plan/apply.
+  # Renewal. The provider renews when ARI says so (use_renewal_info: Signet's
+  # renewalInfo window is the last third of the lifetime, to the second) OR
+  # when floor(days left) <= min_days_remaining. With ARI on, the day rule is
+  # switched off (-1): at 24 hours it would fire at every plan. Without ARI,
+  # the smallest threshold that renews no later than at 1/3 of the lifetime
+  # left is ceil(lifetime_days / 3) - 1: 90 d -> 29, 30 d -> 9, 7 d -> 2
+  # (renews at 3 days left), 3 d or less -> 0, and 0 means "renew at every
+  # plan/apply once less than a day is left", i.e. always for 24-hour
+  # certificates. See README.md.
   min_days_remaining = (
-    var.min_days_remaining != null
-    ? var.min_days_remaining
+    var.min_days_remaining != null ? var.min_days_remaining
+    : var.use_renewal_info ? -1
     : max(0, ceil(var.cert_lifetime_hours / 72) - 1)
   )
 
@@ -122,7 +125,9 @@ resource "acme_certificate" "signet" {
   # ...or we send ours.
   certificate_request_pem = var.use_external_csr ? tls_cert_request.cert[0].cert_request_pem : null
 
-  min_days_remaining = local.min_days_remaining
+  use_renewal_info       = var.use_renewal_info
+  renewal_info_max_sleep = var.renewal_info_max_sleep
+  min_days_remaining     = local.min_days_remaining
 
   recursive_nameservers = length(var.dns_resolvers) > 0 ? var.dns_resolvers : null
 

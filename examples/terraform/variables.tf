@@ -68,8 +68,20 @@ variable "use_external_csr" {
 
 # ---- Renewal
 
+variable "use_renewal_info" {
+  description = "Renew in the window Signet's ACME Renewal Information (RFC 9773) suggests: a random moment in the last third of the lifetime, to the second."
+  type        = bool
+  default     = true
+}
+
+variable "renewal_info_max_sleep" {
+  description = "Seconds (0-900) an apply may wait for the selected ARI renewal moment instead of leaving the renewal to the next run."
+  type        = number
+  default     = 0
+}
+
 variable "cert_lifetime_hours" {
-  description = "Lifetime of the certificates Signet's ACME provisioner issues (Signet's default: 24). Used to derive min_days_remaining."
+  description = "Lifetime of the certificates Signet's ACME provisioner issues (Signet's default: 24). Used to derive min_days_remaining when use_renewal_info is false."
   type        = number
   default     = 24
 
@@ -80,7 +92,7 @@ variable "cert_lifetime_hours" {
 }
 
 variable "min_days_remaining" {
-  description = "Override the derived renewal threshold (whole days; the provider renews when floor(days left) <= this; -1 never renews)."
+  description = "Override the derived day threshold (whole days; the provider renews when floor(days left) <= this; -1 turns the day rule off). Default: -1 with ARI, else derived from cert_lifetime_hours."
   type        = number
   default     = null
 }

@@ -88,8 +88,10 @@ export function describeRun(r: PeerRun): string {
   return `$ ${r.command}\n${status}\n--- stdout ---\n${r.stdout.trimEnd()}\n--- stderr ---\n${r.stderr.trimEnd()}`;
 }
 
-/** Fails with the client's whole output unless it exited 0. */
-export function assertRunOk(r: PeerRun): PeerRun {
-  if (r.code !== 0) throw new Error(`client failed:\n${describeRun(r)}`);
-  return r;
+/** `openssl ocsp` against Signet's responder; the status line for `certFile` ("good", "revoked"...), and the whole output. */
+export async function opensslOcsp(opts: { url: string; issuerFile: string; certFile: string; rootFile: string }): Promise<{ status: string | null; out: string; run: PeerRun }> {
+  const run = await runPeer("openssl", ["ocsp", "-issuer", opts.issuerFile, "-cert", opts.certFile, "-url", opts.url, "-CAfile", opts.rootFile], { timeoutMs: 20_000 });
+  const out = `${run.stdout}${run.stderr}`;
+  const line = out.split("\n").find((l) => l.startsWith(`${opts.certFile}: `));
+  return { status: line ? line.slice(opts.certFile.length + 2).trim() : null, out, run };
 }

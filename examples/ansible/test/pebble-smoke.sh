@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Smoke test of enrol.yml against Let's Encrypt's Pebble (Debian package
-# `pebble`), standing in for Signet until Signet's ACME server is there.
+# `pebble`): a second, independent ACME server (signet-smoke.sh runs Signet itself).
 #
-# What is exercised, as it will be with Signet:
+# What is exercised, as with Signet:
 #   - TLS trust of the ACME server through SSL_CERT_FILE (validate_certs stays
 #     true): Pebble's HTTPS certificate comes from a throwaway private CA made
 #     here, as Signet's HTTPS port's comes from Signet's own CA;
@@ -13,7 +13,7 @@
 #     server on Pebble's httpPort, as Signet's validator uses
 #     SIGNET_ACME_HTTP01_PORT and SIGNET_ACME_RESOLVER;
 #   - short-lived certificates (1 hour here) and the 1/3-of-lifetime renewal
-#     rule: run 2 must do nothing, run 3 (fraction 0.999) must renew.
+#     rule: run 2 must do nothing, run 3 (fraction 0.9999) must renew.
 #
 # Usage: examples/ansible/test/pebble-smoke.sh   (needs pebble, ansible, openssl, curl)
 # Ports: 127.0.0.1:26400-26406 (override with PORT_BASE=...).
@@ -114,8 +114,8 @@ run -e @eab.yml | tee run2.log
 grep -q 'nothing to do' run2.log
 [ "$(serial)" = "$s1" ]
 
-echo "== run 3: renew fraction 0.999: must renew, account reused without EAB"
-run -e @eab.yml -e signet_renew_fraction=0.999 | tee run3.log
+echo "== run 3: renew fraction 0.9999: must renew, account reused without EAB"
+run -e @eab.yml -e signet_renew_fraction=0.9999 | tee run3.log
 grep -q 'ordering' run3.log
 [ "$(serial)" != "$s1" ]
 
@@ -126,19 +126,19 @@ openssl x509 -in tls/app.smoke.test.crt -noout -ext subjectAltName | grep -q api
 echo "== a wrong EAB key is refused (fresh account key)"
 if run -e @eab.yml -e signet_account_key_path="$work/acme/other.key" \
        -e signet_eab_hmac_key="$(openssl rand 32 | basenc --base64url | tr -d '=\n')" \
-       -e signet_renew_fraction=0.999 -e signet_no_log=false > run5.log 2>&1; then
+       -e signet_renew_fraction=0.9999 -e signet_no_log=false > run5.log 2>&1; then
   echo "FAIL: a wrong EAB key was accepted"; exit 1
 fi
 grep -q -i 'externalAccountBinding\|unauthorized\|malformed' run5.log
 
 echo "== without SSL_CERT_FILE the ACME server's certificate is refused"
-if run -e @eab.yml -e signet_trust_mode=none -e signet_renew_fraction=0.999 > run6.log 2>&1; then
+if run -e @eab.yml -e signet_trust_mode=none -e signet_renew_fraction=0.9999 > run6.log 2>&1; then
   echo "FAIL: untrusted server certificate accepted"; exit 1
 fi
 grep -q -i 'certificate verify failed' run6.log
 
 echo "== a new account with no EAB credentials stops at the assertion, before any ACME call"
-if run -e signet_account_key_path="$work/acme/third.key" -e signet_renew_fraction=0.999 > run7.log 2>&1; then
+if run -e signet_account_key_path="$work/acme/third.key" -e signet_renew_fraction=0.9999 > run7.log 2>&1; then
   echo "FAIL: account created without EAB"; exit 1
 fi
 grep -q 'No ACME account exists yet' run7.log
@@ -161,7 +161,7 @@ s.socket = c.wrap_socket(s.socket, server_side=True); s.serve_forever()
 EOF
 /usr/bin/python3 admin_mock.py & pids+=($!)
 sleep 0.5
-run -e signet_account_key_path="$work/acme/fourth.key" -e signet_renew_fraction=0.999 \
+run -e signet_account_key_path="$work/acme/fourth.key" -e signet_renew_fraction=0.9999 \
     -e signet_url=https://127.0.0.1:$((base + 6)) -e signet_admin_token=smoke-admin-token \
     -e signet_admin_ca_path="$work/ca.pem" | tee run8.log
 grep -q 'ordering' run8.log
