@@ -137,11 +137,11 @@ if run -e @eab.yml -e signet_trust_mode=none -e signet_renew_fraction=0.9999 > r
 fi
 grep -q -i 'certificate verify failed' run6.log
 
-echo "== a new account with no EAB credentials stops at the assertion, before any ACME call"
+echo "== a new account with no EAB credentials: refused (the directory requires EAB)"
 if run -e signet_account_key_path="$work/acme/third.key" -e signet_renew_fraction=0.9999 > run7.log 2>&1; then
   echo "FAIL: account created without EAB"; exit 1
 fi
-grep -q 'No ACME account exists yet' run7.log
+grep -q 'external account binding must be specified' run7.log
 
 echo "== EAB key from the admin API (a mock of POST /admin/v1/acme/eab answering Pebble's kid/key)"
 cat > admin_mock.py <<EOF

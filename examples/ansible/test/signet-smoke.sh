@@ -12,7 +12,7 @@
 #   4. names changed: re-issued with both names;
 #   5. the spent single-use EAB key with a new account key: refused;
 #   6. a wrong MAC for a fresh kid: refused;
-#   7. no SSL_CERT_FILE: CERTIFICATE_VERIFY_FAILED;
+#   7. no SSL_CERT_FILE: CERTIFICATE_VERIFY_FAILED; no EAB key: refused;
 #   8. EAB key fetched from the real admin API (POST /admin/v1/acme/eab).
 #
 # Usage: examples/ansible/test/signet-smoke.sh
@@ -127,6 +127,12 @@ if run -e @eab.yml -e signet_trust_mode=none -e signet_renew_fraction=0.9999 > r
   echo "FAIL: untrusted server certificate accepted"; exit 1
 fi
 grep -q 'CERTIFICATE_VERIFY_FAILED' run7.log
+
+echo "== run 7b: a new account key and no EAB credentials: refused (requireEab)"
+if run -e signet_account_key_path="$work/acme/k7.key" -e signet_renew_fraction=0.9999 > run7b.log 2>&1; then
+  echo "FAIL: account created without EAB"; exit 1
+fi
+grep -q 'external account binding must be specified' run7b.log
 
 echo "== run 8: EAB key from the admin API"
 run -e signet_account_key_path="$work/acme/k8.key" -e signet_renew_fraction=0.9999 \
