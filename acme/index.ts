@@ -30,6 +30,10 @@ export function acmePlugin(deps: AcmeDeps) {
     // Provisioner records are cached objects, replaced when they change: settings parsed once each.
     const settingsOf = new WeakMap<object, ReturnType<typeof acmeSettings>>();
     app.decorateRequest("acme", null as never);
+    // ACME is described by RFC 8555, not by the admin API's OpenAPI document.
+    app.addHook("onRoute", (route) => {
+      route.schema = { ...route.schema, hide: true };
+    });
 
     // Only application/jose+json is parsed (§6.2); anything else is 415 with a problem document.
     app.removeAllContentTypeParsers();

@@ -93,7 +93,7 @@ describe.each(dbTargets())("admin API on $name", (target) => {
   describe("authentication", () => {
     it("refuses every route in the OpenAPI document, and the document itself, without credentials", async () => {
       const doc = await openapi();
-      const params: Record<string, string> = { serial: "01", name: "admin", id: randomUUID(), kind: "node" };
+      const params: Record<string, string> = { serial: "01", name: "admin", id: randomUUID(), kind: "node", kid: "eab_x" };
       const routes: [string, string][] = [["GET", "/admin/openapi.json"]];
       for (const [path, ops] of Object.entries(doc.paths as Record<string, Json>)) {
         const url = path.replace(/\{(\w+)\}/g, (_m, p: string) => {
