@@ -1,13 +1,23 @@
 // Let's Encrypt's pebble (Debian package `pebble`) as the reference ACME server the benchmark
 // compares Signet with: a temp config, its own listener certificate from openssl, names resolved
 // to 127.0.0.1 by the test DNS server, the validator's sleep turned off (PEBBLE_VA_NOSLEEP=1).
+//
+// Debian's pebble 2.4.0 wedges under concurrent load, usually within seconds at 16 clients and up:
+// a POST-as-GET of an authorization holds that authz's lock while it waits for the store's read
+// lock, new-order holds the store's read lock while it read-locks every authorization (reuse
+// lookup, even with PEBBLE_AUTHZREUSE=0), and any store write queued between them blocks both
+// (goroutine dumps from SIGQUIT). Drive it with runAcmeLoad's separateNewOrderFromAuthz, which keeps
+// those two requests from overlapping; a run that wedges anyway is reported as stalled. A fresh
+// pebble per run also keeps that all-authorizations scan short.
 import { spawn, spawnSync } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { get } from "node:https";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freePort } from "../test/support/acme.js";
 import { startTestDns } from "../test/support/dns-server.js";
+
+export { freePort };
 
 export interface PebbleOptions {
   /** Port pebble's validator dials for http-01 (the load driver answers there). */
@@ -30,20 +40,6 @@ export interface Pebble {
 
 export function havePebble(): boolean {
   return spawnSync("pebble", ["-h"]).error === undefined;
-}
-
-/** A random free port in 21000–29000 (below Linux's ephemeral range, where load leaves TIME_WAIT sockets). */
-export async function freePort(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const port = 21000 + Math.floor(Math.random() * 8000);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = createServer();
-      s.once("error", () => resolve(false));
-      s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
-    });
-    if (ok) return port;
-  }
-  throw new Error("no free port in 21000-29000");
 }
 
 function cpuSecondsOf(pid: number): number {
@@ -106,12 +102,24 @@ export async function startPebble(opts: PebbleOptions): Promise<Pebble> {
       });
       closeSync(logFd);
       let exited = false;
-      const exit = new Promise<void>((r) => child.once("exit", () => ((exited = true), r())));
-      child.once("error", () => undefined);
+      let spawnError = "";
+      const exit = new Promise<void>((resolve) => {
+        const done = (): void => {
+          exited = true;
+          resolve();
+        };
+        child.once("exit", done);
+        // A missing binary emits "error" and never "exit".
+        child.once("error", (e) => ((spawnError = e.message), done()));
+      });
       const directoryUrl = `https://127.0.0.1:${port}/dir`;
       const until = Date.now() + 20_000;
-      while (!exited && Date.now() < until && !(await directoryReady(directoryUrl, caPem))) await new Promise((r) => setTimeout(r, 50));
-      if (!exited && child.pid !== undefined && Date.now() < until) {
+      let ready = false;
+      while (!exited && !ready && Date.now() < until) {
+        ready = await directoryReady(directoryUrl, caPem);
+        if (!ready) await new Promise((r) => setTimeout(r, 50));
+      }
+      if (ready && !exited && child.pid !== undefined) {
         const pid = child.pid;
         return {
           directoryUrl,
@@ -134,7 +142,8 @@ export async function startPebble(opts: PebbleOptions): Promise<Pebble> {
         child.kill("SIGKILL");
         await exit;
       }
-      lastError = readFileSync(logPath, "utf8").slice(-2000);
+      lastError = spawnError || readFileSync(logPath, "utf8").slice(-2000);
+      if (spawnError) break;
     }
     throw new Error(`pebble did not start: ${lastError}`);
   } catch (e) {

@@ -4,6 +4,8 @@ import { cpus } from "node:os";
 import { benchCrl, type CrlResult } from "./crl.js";
 import { benchIssuance, scratchPostgres, type IssuanceResult } from "./issuance.js";
 import { benchOcsp, haveWrk } from "./ocsp.js";
+import { benchAcme } from "./acme-compare.js";
+import { havePebble } from "./pebble.js";
 
 const total = Number(process.env.BENCH_TOTAL ?? 10_000);
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 256);
@@ -52,6 +54,19 @@ if (!haveWrk()) {
   }
   console.log(`revoke → OCSP answers revoked: p50 ${o.revokeToOcspMs.p50} ms, max ${o.revokeToOcspMs.max} ms (${o.rounds} revocations)`);
   console.log(`revoke → SSE feed delivers it:  p50 ${o.revokeToFeedMs.p50} ms, max ${o.revokeToFeedMs.max} ms`);
+}
+
+// ACME: complete issuances per second, Signet beside pebble, the same driver and concurrency.
+{
+  const seconds = Number(process.env.BENCH_ACME_SECONDS ?? 15);
+  const levels = (process.env.BENCH_ACME_CONCURRENCY ?? "8,32").split(",").map(Number);
+  console.log(`\nACME issuances (new account, new order, http-01 validated, finalize, download), ${seconds}s per run, each server in its own process${havePebble() ? "" : " (pebble not installed: apt-get install pebble)"}:`);
+  for (const r of await benchAcme({ concurrency: levels, seconds, pgBase })) {
+    const x = r.result;
+    console.log(
+      `${r.server.padEnd(20)} c=${String(r.concurrency).padEnd(3)} ${String(x.perSecond).padStart(6)} issuances/s   p50 ${x.p50Ms} ms   p99 ${x.p99Ms} ms   server CPU ${r.serverCpuMs} ms/issuance   driver CPU ${x.issued ? Math.round((x.driverCpuSeconds * 1000) / x.issued) : 0} ms/issuance${x.errors ? `   errors ${x.errors} (${x.firstError})` : ""}${x.stalled ? "   STALLED" : ""}`,
+    );
+  }
 }
 
 function printCrl(r: CrlResult): void {
