@@ -134,12 +134,28 @@ const isUniqueViolation = (err: unknown) => (err as { code?: string } | null)?.c
 export class SqlAcmeStore implements AcmeStore {
   constructor(private readonly sql: RawSql) {}
 
-  async consumeNonce(nonce: string, expiresAt: Date): Promise<boolean> {
+  // Every ACME POST spends a nonce and most read their account: the requests of one event-loop turn
+  // share one statement for each.
+  readonly #nonces = new TurnBatcher<{ nonce: string; expiresAt: Date }, boolean>(async (items) => {
     const rows = await this.sql.query<{ nonce: string }>(
-      "INSERT INTO acme_used_nonces (nonce, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING nonce",
-      [nonce, expiresAt],
+      "INSERT INTO acme_used_nonces (nonce, expires_at) SELECT * FROM unnest($1::text[], $2::timestamptz[]) ON CONFLICT DO NOTHING RETURNING nonce",
+      [items.map((b) => b.nonce), items.map((b) => b.expiresAt)],
     );
-    return rows.length === 1;
+    const fresh = new Set(rows.map((r) => r.nonce));
+    // A nonce twice in one batch is fresh once.
+    return items.map((b) => fresh.delete(b.nonce));
+  });
+  readonly #accounts = new TurnBatcher<string, AccountRecord | null>(async (ids) => {
+    const rows = await this.sql.query<AccountRow>(`SELECT ${ACCOUNT_COLUMNS} FROM acme_accounts WHERE id = ANY($1::text[])`, [ids]);
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    return ids.map((id) => {
+      const r = byId.get(id);
+      return r ? account(r) : null;
+    });
+  });
+
+  consumeNonce(nonce: string, expiresAt: Date): Promise<boolean> {
+    return this.#nonces.add({ nonce, expiresAt });
   }
 
   async purgeNonces(before: Date): Promise<number> {
@@ -150,9 +166,8 @@ export class SqlAcmeStore implements AcmeStore {
     return rows[0]?.n ?? 0;
   }
 
-  async account(id: string): Promise<AccountRecord | null> {
-    const rows = await this.sql.query<AccountRow>(`SELECT ${ACCOUNT_COLUMNS} FROM acme_accounts WHERE id = $1`, [id]);
-    return rows[0] ? account(rows[0]) : null;
+  account(id: string): Promise<AccountRecord | null> {
+    return this.#accounts.add(id);
   }
 
   async accountByThumbprint(provisionerId: string, thumbprint: string): Promise<AccountRecord | null> {
@@ -161,23 +176,23 @@ export class SqlAcmeStore implements AcmeStore {
   }
 
   async createAccount(a: NewAccount, binding: { kid: string; singleUse: boolean } | null): Promise<{ account: AccountRecord; created: boolean } | "eab_used"> {
+    const insert = (sql: RawSql) =>
+      sql.query<AccountRow>(
+        `INSERT INTO acme_accounts (id, provisioner_id, thumbprint, jwk, status, contact, terms_agreed, eab_kid)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${ACCOUNT_COLUMNS}`,
+        [a.id, a.provisionerId, a.thumbprint, JSON.stringify(a.jwk), a.status, a.contact, a.termsAgreed, a.eabKid],
+      );
     try {
+      if (!binding) return { account: account((await insert(this.sql))[0]!), created: true };
       return await this.sql.transaction(async (tx) => {
-        if (binding) {
-          // The key is claimed first: of two newAccount requests with one single-use key, one wins.
-          const claimed = await tx.query<{ kid: string }>(
-            `UPDATE acme_eab_keys SET used_at = COALESCE(used_at, now()), account_id = COALESCE(account_id, $2)
-              WHERE kid = $1 AND revoked_at IS NULL AND (NOT single_use OR used_at IS NULL) RETURNING kid`,
-            [binding.kid, a.id],
-          );
-          if (claimed.length === 0) throw EAB_USED;
-        }
-        const rows = await tx.query<AccountRow>(
-          `INSERT INTO acme_accounts (id, provisioner_id, thumbprint, jwk, status, contact, terms_agreed, eab_kid)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${ACCOUNT_COLUMNS}`,
-          [a.id, a.provisionerId, a.thumbprint, JSON.stringify(a.jwk), a.status, a.contact, a.termsAgreed, a.eabKid],
+        // The key is claimed first: of two newAccount requests with one single-use key, one wins.
+        const claimed = await tx.query<{ kid: string }>(
+          `UPDATE acme_eab_keys SET used_at = COALESCE(used_at, now()), account_id = COALESCE(account_id, $2)
+            WHERE kid = $1 AND revoked_at IS NULL AND (NOT single_use OR used_at IS NULL) RETURNING kid`,
+          [binding.kid, a.id],
         );
-        return { account: account(rows[0]!), created: true };
+        if (claimed.length === 0) throw EAB_USED;
+        return { account: account((await insert(tx))[0]!), created: true };
       });
     } catch (err) {
       if (err === EAB_USED) return "eab_used";
@@ -226,24 +241,19 @@ export class SqlAcmeStore implements AcmeStore {
   }
 
   async createOrder(o: OrderRecord, authzs: AuthzRecord[]): Promise<void> {
-    await this.sql.transaction(async (tx) => {
-      await tx.query(
-        `INSERT INTO acme_orders (id, account_id, provisioner_id, status, identifiers, authz_ids, not_before, not_after, profile, expires, replaces, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-        [o.id, o.accountId, o.provisionerId, o.status, JSON.stringify(o.identifiers), o.authzIds, o.notBefore, o.notAfter, o.profile, o.expires, o.replaces, o.createdAt],
-      );
-      // One statement for all of the order's authorizations.
-      const params: unknown[] = [];
-      const values = authzs.map((a, i) => {
-        params.push(a.id, a.accountId, a.orderId, a.identifier.type, a.identifier.value, a.wildcard, a.status, a.expires, JSON.stringify(a.challenges));
-        const b = i * 9;
-        return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7}, $${b + 8}, $${b + 9})`;
-      });
-      await tx.query(
-        `INSERT INTO acme_authorizations (id, account_id, order_id, identifier_type, identifier_value, wildcard, status, expires, challenges) VALUES ${values.join(", ")}`,
-        params,
-      );
-    });
+    // One statement (atomic on its own): the order, and its authorizations from a JSON array.
+    await this.sql.query(
+      `WITH o AS (
+         INSERT INTO acme_orders (id, account_id, provisioner_id, status, identifiers, authz_ids, not_before, not_after, profile, expires, replaces, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12))
+       INSERT INTO acme_authorizations (id, account_id, order_id, identifier_type, identifier_value, wildcard, status, expires, challenges)
+       SELECT x.id, $2, $1, x.identifier_type, x.identifier_value, x.wildcard, x.status, $10, x.challenges
+         FROM jsonb_to_recordset($13::jsonb) AS x(id text, identifier_type text, identifier_value text, wildcard boolean, status text, challenges jsonb)`,
+      [
+        o.id, o.accountId, o.provisionerId, o.status, JSON.stringify(o.identifiers), o.authzIds, o.notBefore, o.notAfter, o.profile, o.expires, o.replaces, o.createdAt,
+        JSON.stringify(authzs.map((a) => ({ id: a.id, identifier_type: a.identifier.type, identifier_value: a.identifier.value, wildcard: a.wildcard, status: a.status, challenges: a.challenges }))),
+      ],
+    );
   }
 
   async order(id: string): Promise<OrderRecord | null> {
@@ -292,15 +302,20 @@ export class SqlAcmeStore implements AcmeStore {
   }
 
   async updateAuthz(id: string, fn: (a: AuthzRecord) => AuthzRecord | null): Promise<AuthzRecord | null> {
-    return this.sql.transaction(async (tx) => {
-      const rows = await tx.query<AuthzRow>(`SELECT ${AUTHZ_COLUMNS} FROM acme_authorizations WHERE id = $1 FOR UPDATE`, [id]);
-      if (!rows[0]) return null;
-      const before = authz(rows[0]);
-      const after = fn(before);
+    // Optimistic: read, change, and write only if nobody wrote in between (compared on status and
+    // challenges, the only columns that change); two statements instead of a locking transaction.
+    for (let attempt = 0; attempt < 8; attempt++) {
+      const before = await this.authz(id);
+      if (!before) return null;
+      const after = fn(structuredClone(before));
       if (!after) return before;
-      await tx.query("UPDATE acme_authorizations SET status = $2, challenges = $3, updated_at = now() WHERE id = $1", [id, after.status, JSON.stringify(after.challenges)]);
-      return after;
-    });
+      const rows = await this.sql.query<{ id: string }>(
+        "UPDATE acme_authorizations SET status = $2, challenges = $3, updated_at = now() WHERE id = $1 AND status = $4 AND challenges = $5::jsonb RETURNING id",
+        [id, after.status, JSON.stringify(after.challenges), before.status, JSON.stringify(before.challenges)],
+      );
+      if (rows.length === 1) return after;
+    }
+    throw new Error(`authorization ${id} kept changing under concurrent updates`);
   }
 
   async holdsValidAuthzs(accountId: string, identifiers: Identifier[], now: Date): Promise<boolean> {
@@ -341,3 +356,26 @@ export class SqlAcmeStore implements AcmeStore {
 }
 
 const EAB_USED = new Error("eab key used");
+
+/** Collects the calls made in one turn of the event loop and answers them with one `run`. */
+class TurnBatcher<I, O> {
+  #pending: { item: I; resolve: (o: O) => void; reject: (e: unknown) => void }[] = [];
+  constructor(private readonly run: (items: I[]) => Promise<O[]>) {}
+
+  add(item: I): Promise<O> {
+    return new Promise((resolve, reject) => {
+      if (this.#pending.push({ item, resolve, reject }) === 1) setImmediate(() => void this.#flush());
+    });
+  }
+
+  async #flush(): Promise<void> {
+    const batch = this.#pending;
+    this.#pending = [];
+    try {
+      const out = await this.run(batch.map((b) => b.item));
+      batch.forEach((b, i) => b.resolve(out[i]!));
+    } catch (err) {
+      for (const b of batch) b.reject(err);
+    }
+  }
+}

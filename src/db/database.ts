@@ -55,13 +55,25 @@ function pgliteRaw(db: PGlite | PGliteTx): RawSql {
   };
 }
 
+// Parameterised statements are prepared once per connection under a name (PostgreSQL then parses and
+// plans them once): the hot paths (ACME, issuance) run the same few statements thousands of times.
+// Bounded, since batch statements vary with the batch size.
+const statementNames = new Map<string, string>();
+function statementName(sql: string): string | undefined {
+  let name = statementNames.get(sql);
+  if (name === undefined && statementNames.size < 1_000) statementNames.set(sql, (name = `signet_${statementNames.size}`));
+  return name;
+}
+
 function pgRaw(pool: pg.Pool, client?: pg.PoolClient): RawSql {
   return {
     async exec(sql) {
       await (client ?? pool).query(sql);
     },
     async query<T>(sql: string, params?: unknown[]) {
-      return (await (client ?? pool).query(sql, params)).rows as T[];
+      // Only statements with parameters are named: a parameterless one may hold several commands.
+      const name = params && params.length > 0 ? statementName(sql) : undefined;
+      return (await (client ?? pool).query(name ? { name, text: sql, values: params } : { text: sql, values: params })).rows as T[];
     },
     async transaction<T>(fn: (sql: RawSql) => Promise<T>) {
       if (client) return fn(pgRaw(pool, client));
