@@ -2,6 +2,7 @@
 // JWS signing (ES256, ES384, RS256, EdDSA and the HMAC of External Account Binding), nonce handling,
 // and the steps of an order. It is written from RFC 8555 and RFC 7638 alone and imports nothing from
 // acme/, so a bug there cannot hide behind the same bug here.
+import type { Directory } from "./acme-raw.js";
 import { createHash, createHmac, createPublicKey, generateKeyPairSync, sign, type KeyObject } from "node:crypto";
 import { makeCsr } from "./csr.js";
 import { fetchRaw, type HttpResult } from "./server.js";
@@ -156,15 +157,7 @@ function toResponse<T>(r: HttpResult): AcmeResponse<T> {
   };
 }
 
-export interface Directory {
-  newNonce: string;
-  newAccount: string;
-  newOrder: string;
-  revokeCert: string;
-  keyChange: string;
-  renewalInfo?: string;
-  meta?: Record<string, unknown>;
-}
+export type { Directory } from "./acme-raw.js";
 
 /** One account's view of one ACME directory. */
 export class AcmeFlow {
