@@ -118,6 +118,12 @@ export interface AcmeStore extends UsedNonceStore {
   createEabKey(k: EabKeyRecord): Promise<void>;
   listEabKeys(provisionerId: string | null): Promise<EabKeyRecord[]>;
   revokeEabKey(kid: string, at: Date): Promise<EabKeyRecord | null>;
+  /** Authorizations with a challenge still "processing" though last written before `before`
+   * (the replica validating them stopped). */
+  staleValidations(before: Date, limit: number): Promise<string[]>;
+  /** Orders still "processing" though last written before `before` (the replica finalizing them
+   * stopped): made invalid with `error`; returns how many. */
+  failStaleOrders(before: Date, error: ProblemDocument): Promise<number>;
   /** Deletes used nonces that have expired; returns how many. */
   purgeNonces(before: Date): Promise<number>;
 }

@@ -46,6 +46,32 @@ export class ValidationRunner {
     return this.#running.has(authzId);
   }
 
+  /** Ends validations abandoned by a replica that stopped: a challenge left "processing" longer than
+   * any attempt sequence takes becomes invalid, with its authorization and order; and orders left
+   * "processing" by an interrupted finalize become invalid. Run periodically on every replica. */
+  async sweep(maxValidationMs: number, now = this.clock()): Promise<{ validations: number; orders: number }> {
+    const before = new Date(now.getTime() - maxValidationMs);
+    let validations = 0;
+    for (const id of await this.store.staleValidations(before, 100)) {
+      if (this.#running.has(id)) continue;
+      const problem: ProblemDocument = { type: "urn:ietf:params:acme:error:serverInternal", detail: "the validation was interrupted (the server validating it stopped); start a new order", status: 500 };
+      const a = await this.store.updateAuthz(id, (x) => {
+        const c = x.challenges.find((ch) => ch.status === "processing");
+        if (!c || x.status !== "pending") return null;
+        c.status = "invalid";
+        c.error = problem;
+        x.status = "invalid";
+        return x;
+      });
+      if (a?.status === "invalid") {
+        validations++;
+        await this.store.setOrderStatus(a.orderId, "pending", "invalid", { error: { ...problem, identifier: a.identifier } });
+      }
+    }
+    const orders = await this.store.failStaleOrders(before, { type: "urn:ietf:params:acme:error:serverInternal", detail: "finalization was interrupted (the server finalizing it stopped); start a new order", status: 500 });
+    return { validations, orders };
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     for (const r of this.#running.values()) r.wake();

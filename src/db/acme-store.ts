@@ -158,6 +158,22 @@ export class SqlAcmeStore implements AcmeStore {
     return this.#nonces.add({ nonce, expiresAt });
   }
 
+  async staleValidations(before: Date, limit: number): Promise<string[]> {
+    const rows = await this.sql.query<{ id: string }>(
+      `SELECT id FROM acme_authorizations WHERE status = 'pending' AND updated_at < $1 AND challenges @> '[{"status":"processing"}]'::jsonb LIMIT $2`,
+      [before, limit],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  async failStaleOrders(before: Date, error: ProblemDocument): Promise<number> {
+    const rows = await this.sql.query<{ id: string }>(
+      "UPDATE acme_orders SET status = 'invalid', error = $2, updated_at = now() WHERE status = 'processing' AND updated_at < $1 RETURNING id",
+      [before, JSON.stringify(error)],
+    );
+    return rows.length;
+  }
+
   async purgeNonces(before: Date): Promise<number> {
     const rows = await this.sql.query<{ n: number }>(
       "WITH gone AS (DELETE FROM acme_used_nonces WHERE expires_at < $1 RETURNING 1) SELECT count(*)::int AS n FROM gone",

@@ -84,8 +84,16 @@ export async function startServer(cfg: Config, log: Logger, env: NodeJS.ProcessE
     };
     scheduleRenewal();
     // Used nonces are kept only until they would have expired anyway.
+    // Validations and finalizations abandoned by a replica that stopped end after they could have
+    // finished: attempts × (timeout + retry delays), plus a minute.
+    const maxValidationMs = cfg.acmeValidationAttempts * (cfg.acmeValidationTimeoutMs + cfg.acmeValidationRetryMs * cfg.acmeValidationAttempts) + 60_000;
+    const runningValidations = validations;
     purgeTimer = setInterval(() => {
       s.acme.store.purgeNonces(new Date()).catch((err: unknown) => log.warn({ err }, "could not purge used ACME nonces"));
+      runningValidations
+        .sweep(maxValidationMs)
+        .then((r) => (r.validations + r.orders > 0 ? log.warn(r, "ended ACME validations and orders abandoned by a stopped server") : undefined))
+        .catch((err: unknown) => log.warn({ err }, "could not sweep abandoned ACME validations"));
     }, 60_000);
     purgeTimer.unref();
 
@@ -120,7 +128,6 @@ export async function startServer(cfg: Config, log: Logger, env: NodeJS.ProcessE
     const runningHttps = https;
     const runningHttp = http;
     const runningRev = rev;
-    const runningValidations = validations;
     return {
       services: s,
       revocation: runningRev,
