@@ -99,17 +99,21 @@ export interface AcmeStore extends UsedNonceStore {
 
   createOrder(order: OrderRecord, authzs: AuthzRecord[]): Promise<void>;
   order(id: string): Promise<OrderRecord | null>;
+  /** The order with its authorizations, in one read. */
+  orderWithAuthzs(id: string): Promise<{ order: OrderRecord; authzs: AuthzRecord[] } | null>;
   authzsOfOrder(orderId: string): Promise<AuthzRecord[]>;
   /** Compare-and-set on the stored status. */
   setOrderStatus(id: string, from: StoredOrderStatus, to: StoredOrderStatus, fields?: { error?: ProblemDocument; certificateSerial?: string }): Promise<OrderRecord | null>;
   /** An order (not invalid) that replaces the certificate with this ARI certID. */
   orderReplacing(certId: string): Promise<OrderRecord | null>;
-  countOrdersSince(accountId: string, since: Date): Promise<WindowCount>;
-  countFailedAuthzsSince(accountId: string, since: Date): Promise<WindowCount>;
+  /** New orders and failed validations of the account since `since`, for its rate limits. */
+  recentActivity(accountId: string, since: Date): Promise<{ orders: WindowCount; failedValidations: WindowCount }>;
 
   authz(id: string): Promise<AuthzRecord | null>;
-  /** Runs `fn` on the authorization under a row lock and stores what it returns (null: no change). */
-  updateAuthz(id: string, fn: (a: AuthzRecord) => AuthzRecord | null): Promise<AuthzRecord | null>;
+  /** Applies `fn` to the authorization and stores what it returns (null: no change), atomically
+   * against concurrent updates (`fn` may run again on a fresher copy). `current`, when the caller has
+   * just read it, saves a read; it is only trusted if nothing changed since. */
+  updateAuthz(id: string, fn: (a: AuthzRecord) => AuthzRecord | null, current?: AuthzRecord): Promise<AuthzRecord | null>;
 
   /** True when the account holds unexpired valid authorizations for every identifier (§7.6). */
   holdsValidAuthzs(accountId: string, identifiers: Identifier[], now: Date): Promise<boolean>;

@@ -80,6 +80,9 @@ export class ValidationRunner {
 
   async #run(authz: AuthzRecord, type: ChallengeType, token: string, keyAuthorization: string, onWake: (w: () => void) => void): Promise<void> {
     let problem: ProblemDocument | null = null;
+    // The last state this runner wrote or was given: each update starts from it (no read) and falls
+    // back to reading only if someone else changed the authorization meanwhile.
+    let known = authz;
     for (let attempt = 1; attempt <= this.opts.attempts; attempt++) {
       problem = await this.validator.validate(type, authz.identifier, token, keyAuthorization);
       if (problem === null || attempt === this.opts.attempts || this.#closed) break;
@@ -89,7 +92,8 @@ export class ValidationRunner {
         if (!c || c.status !== "processing") return null;
         c.error = last;
         return a;
-      });
+      }, known);
+      if (still) known = still;
       if (!still || still.challenges.find((x) => x.type === type)?.status !== "processing") return;
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, this.opts.retryDelayMs * attempt);
@@ -115,7 +119,7 @@ export class ValidationRunner {
         a.status = "invalid";
       }
       return a;
-    });
+    }, known);
     // The order is invalid now (§7.1.6); stored, so that lists and ARI `replaces` see it at once.
     if (final?.status === "invalid") {
       const error = final.challenges.find((c) => c.type === type)?.error;

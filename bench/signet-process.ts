@@ -37,10 +37,10 @@ export async function startSignetProcess(opts: { databaseUrl?: string; challenge
       ...(opts.databaseUrl ? { DATABASE_URL: opts.databaseUrl } : {}),
       ...opts.env,
     },
-    stdio: ["ignore", "ignore", "pipe"],
+    stdio: ["ignore", "ignore", process.env.SIGNET_BENCH_STDERR ? "inherit" : "pipe"],
   });
   let stderr = "";
-  child.stderr!.on("data", (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
+  child.stderr?.on("data", (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const rootFile = join(home, "ca", "root.pem");
   for (let i = 0; ; i++) {

@@ -23,7 +23,7 @@ export function authzRoutes(app: FastifyInstance, ctx: AcmeContext): void {
         if (s !== "pending" && s !== "valid") return null;
         a.status = "deactivated";
         return a;
-      });
+      }, authz);
       if (!updated || updated.status !== "deactivated") throw new AcmeProblem("malformed", `the authorization is ${authzStatus(authz, now)} and cannot be deactivated`);
       authz = updated;
       await store.setOrderStatus(authz.orderId, "pending", "invalid", {
@@ -53,11 +53,15 @@ export function authzRoutes(app: FastifyInstance, ctx: AcmeContext): void {
       return reply.header("retry-after", String(POLL_AFTER_SECONDS)).send(challengeView(authz.id, challenge, urls));
     }
     if (challenge.status !== "pending" || authzStatus(authz, now) !== "pending") return reply.send(challengeView(authz.id, challenge, urls));
-    const started = await store.updateAuthz(authz.id, (a) => {
-      if (a.status !== "pending" || a.challenges.some((c) => c.status !== "pending")) return null;
-      a.challenges.find((c) => c.type === type)!.status = "processing";
-      return a;
-    });
+    const started = await store.updateAuthz(
+      authz.id,
+      (a) => {
+        if (a.status !== "pending" || a.challenges.some((c) => c.status !== "pending")) return null;
+        a.challenges.find((c) => c.type === type)!.status = "processing";
+        return a;
+      },
+      authz,
+    );
     const now2 = started?.challenges.find((c) => c.type === type);
     if (!started || !now2) throw new AcmeProblem("malformed", "no such challenge", { status: 404 });
     if (now2.status === "processing") {

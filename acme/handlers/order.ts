@@ -121,10 +121,10 @@ export function orderRoutes(app: FastifyInstance, ctx: AcmeContext): void {
 }
 
 export async function loadOrder(ctx: AcmeContext, id: string, account: AccountRecord): Promise<{ order: OrderRecord; authzs: AuthzRecord[] }> {
-  const order = await ctx.deps.store.order(id);
-  if (!order) throw new AcmeProblem("malformed", "no such order", { status: 404 });
-  if (order.accountId !== account.id) throw new AcmeProblem("unauthorized", "the order belongs to another account");
-  return { order, authzs: await ctx.deps.store.authzsOfOrder(id) };
+  const found = await ctx.deps.store.orderWithAuthzs(id);
+  if (!found) throw new AcmeProblem("malformed", "no such order", { status: 404 });
+  if (found.order.accountId !== account.id) throw new AcmeProblem("unauthorized", "the order belongs to another account");
+  return found;
 }
 
 function sendOrder(ctx: AcmeContext, reply: FastifyReply, order: OrderRecord, authzs: AuthzRecord[], urls: Parameters<typeof orderView>[2]) {
@@ -206,11 +206,10 @@ async function checkRateLimits(ctx: AcmeContext, account: AccountRecord, setting
   const { orders, failedValidations, windowSeconds } = settings.rateLimits;
   const since = new Date(now.getTime() - windowSeconds * 1000);
   const retry = (oldest: Date | null) => Math.max(1, Math.ceil(((oldest ?? now).getTime() + windowSeconds * 1000 - now.getTime()) / 1000));
-  const o = await ctx.deps.store.countOrdersSince(account.id, since);
+  const { orders: o, failedValidations: f } = await ctx.deps.store.recentActivity(account.id, since);
   if (o.count >= orders) {
     throw new AcmeProblem("rateLimited", `too many new orders: ${o.count} in the last ${windowSeconds}s (limit ${orders})`, { retryAfterSeconds: retry(o.oldest) });
   }
-  const f = await ctx.deps.store.countFailedAuthzsSince(account.id, since);
   if (f.count >= failedValidations) {
     throw new AcmeProblem("rateLimited", `too many failed validations: ${f.count} in the last ${windowSeconds}s (limit ${failedValidations})`, { retryAfterSeconds: retry(f.oldest) });
   }

@@ -277,6 +277,18 @@ export class SqlAcmeStore implements AcmeStore {
     return rows[0] ? order(rows[0]) : null;
   }
 
+  async orderWithAuthzs(id: string): Promise<{ order: OrderRecord; authzs: AuthzRecord[] } | null> {
+    const rows = await this.sql.query<OrderRow & { authzs: (Omit<AuthzRow, "expires"> & { expires: string })[] | null }>(
+      `SELECT ${ORDER_COLUMNS.split(", ").map((c) => `o.${c}`).join(", ")},
+              (SELECT json_agg(json_build_object(${AUTHZ_COLUMNS.split(", ").map((c) => `'${c}', a.${c}`).join(", ")})) FROM acme_authorizations a WHERE a.order_id = o.id) AS authzs
+         FROM acme_orders o WHERE o.id = $1`,
+      [id],
+    );
+    const r = rows[0];
+    if (!r) return null;
+    return { order: order(r), authzs: (r.authzs ?? []).map((a) => authz({ ...a, expires: new Date(a.expires) })) };
+  }
+
   async authzsOfOrder(orderId: string): Promise<AuthzRecord[]> {
     const rows = await this.sql.query<AuthzRow>(`SELECT ${AUTHZ_COLUMNS} FROM acme_authorizations WHERE order_id = $1`, [orderId]);
     return rows.map(authz);
@@ -296,20 +308,18 @@ export class SqlAcmeStore implements AcmeStore {
     return rows[0] ? order(rows[0]) : null;
   }
 
-  async countOrdersSince(accountId: string, since: Date): Promise<WindowCount> {
-    const rows = await this.sql.query<{ n: number; oldest: Date | null }>(
-      "SELECT count(*)::int AS n, min(created_at) AS oldest FROM acme_orders WHERE account_id = $1 AND created_at >= $2",
+  async recentActivity(accountId: string, since: Date): Promise<{ orders: WindowCount; failedValidations: WindowCount }> {
+    const rows = await this.sql.query<{ orders: number; oldest_order: Date | null; failed: number; oldest_failure: Date | null }>(
+      `SELECT o.n AS orders, o.oldest AS oldest_order, f.n AS failed, f.oldest AS oldest_failure
+         FROM (SELECT count(*)::int AS n, min(created_at) AS oldest FROM acme_orders WHERE account_id = $1 AND created_at >= $2) o,
+              (SELECT count(*)::int AS n, min(updated_at) AS oldest FROM acme_authorizations WHERE account_id = $1 AND status = 'invalid' AND updated_at >= $2) f`,
       [accountId, since],
     );
-    return { count: rows[0]?.n ?? 0, oldest: rows[0]?.oldest ?? null };
-  }
-
-  async countFailedAuthzsSince(accountId: string, since: Date): Promise<WindowCount> {
-    const rows = await this.sql.query<{ n: number; oldest: Date | null }>(
-      "SELECT count(*)::int AS n, min(updated_at) AS oldest FROM acme_authorizations WHERE account_id = $1 AND status = 'invalid' AND updated_at >= $2",
-      [accountId, since],
-    );
-    return { count: rows[0]?.n ?? 0, oldest: rows[0]?.oldest ?? null };
+    const r = rows[0];
+    return {
+      orders: { count: r?.orders ?? 0, oldest: r?.oldest_order ?? null },
+      failedValidations: { count: r?.failed ?? 0, oldest: r?.oldest_failure ?? null },
+    };
   }
 
   async authz(id: string): Promise<AuthzRecord | null> {
@@ -317,11 +327,11 @@ export class SqlAcmeStore implements AcmeStore {
     return rows[0] ? authz(rows[0]) : null;
   }
 
-  async updateAuthz(id: string, fn: (a: AuthzRecord) => AuthzRecord | null): Promise<AuthzRecord | null> {
-    // Optimistic: read, change, and write only if nobody wrote in between (compared on status and
-    // challenges, the only columns that change); two statements instead of a locking transaction.
+  async updateAuthz(id: string, fn: (a: AuthzRecord) => AuthzRecord | null, current?: AuthzRecord): Promise<AuthzRecord | null> {
+    // Optimistic: read (unless the caller just did), change, and write only if nobody wrote in between
+    // (compared on status and challenges, the only columns that change); no locking transaction.
     for (let attempt = 0; attempt < 8; attempt++) {
-      const before = await this.authz(id);
+      const before = attempt === 0 && current ? current : await this.authz(id);
       if (!before) return null;
       const after = fn(structuredClone(before));
       if (!after) return before;
