@@ -105,8 +105,7 @@ export class AcmeContext {
     const tp = account?.thumbprint ?? thumbprint(jwk);
     const key = this.#keys.get(tp, jwk);
     if (!verifySignature(jws, alg, key)) throw new AcmeProblem("malformed", "the JWS signature does not verify");
-    const spent = await this.deps.nonces.consume(h.nonce);
-    if (spent !== null) throw new AcmeProblem("badNonce", spent);
+    if (!(await this.deps.nonces.spend(h.nonce!, nonceState))) throw new AcmeProblem("badNonce", "the nonce has already been used");
     return { jws, payload: jws.payload, account, jwk, thumbprint: tp, key, alg };
   }
 

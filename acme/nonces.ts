@@ -55,6 +55,11 @@ export class NonceService {
     return (await this.#store.consumeNonce(nonce!, expiresAt)) ? null : "the nonce has already been used";
   }
 
+  /** Spends a nonce `check` has accepted (its expiry is what check returned). */
+  spend(nonce: string, expiresAt: Date): Promise<boolean> {
+    return this.#store.consumeNonce(nonce, expiresAt);
+  }
+
   /** Checks form, MAC and age without storage: the expiry time, or why the nonce is refused. */
   check(nonce: string | undefined): Date | string {
     if (nonce === undefined) return "the JWS protected header has no nonce";
