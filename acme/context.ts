@@ -53,15 +53,28 @@ export interface Authenticated {
 
 type KeyMode = "kid" | "jwk" | "either";
 
-/** Parsed account keys by thumbprint: a key never changes, so entries never go stale. */
+/** Parsed account keys. A JWK can spell one key several ways (base64url's spare bits, leading
+ * zeros), so the key is imported and exported again: the thumbprint of that canonical form is the
+ * account's identity. Entries are keyed by the spelling received; a key never changes, so they never
+ * go stale. */
+export interface ImportedKey {
+  key: KeyObject;
+  jwk: PublicJwk;
+  thumbprint: string;
+}
+
 class KeyCache {
-  readonly #map = new Map<string, KeyObject>();
-  get(tp: string, jwk: PublicJwk): KeyObject {
-    let k = this.#map.get(tp);
+  readonly #map = new Map<string, ImportedKey>();
+  get(jwk: PublicJwk): ImportedKey {
+    const spelling = thumbprint(jwk);
+    let k = this.#map.get(spelling);
     if (!k) {
-      k = importJwk(jwk);
+      const key = importJwk(jwk);
+      const e = key.export({ format: "jwk" }) as Record<string, string>;
+      const canonical: PublicJwk = e.kty === "EC" ? { kty: "EC", crv: e.crv!, x: e.x!, y: e.y! } : e.kty === "RSA" ? { kty: "RSA", n: e.n!, e: e.e! } : { kty: "OKP", crv: e.crv!, x: e.x! };
+      k = { key, jwk: canonical, thumbprint: thumbprint(canonical) };
       if (this.#map.size >= 10_000) this.#map.delete(this.#map.keys().next().value!);
-      this.#map.set(tp, k);
+      this.#map.set(spelling, k);
     }
     return k;
   }
@@ -102,11 +115,10 @@ export class AcmeContext {
     } else {
       jwk = publicJwk(h.jwk!, alg);
     }
-    const tp = account?.thumbprint ?? thumbprint(jwk);
-    const key = this.#keys.get(tp, jwk);
-    if (!verifySignature(jws, alg, key)) throw new AcmeProblem("malformed", "the JWS signature does not verify");
+    const imported = this.#keys.get(jwk);
+    if (!verifySignature(jws, alg, imported.key)) throw new AcmeProblem("malformed", "the JWS signature does not verify");
     if (!(await this.deps.nonces.spend(h.nonce!, nonceState))) throw new AcmeProblem("badNonce", "the nonce has already been used");
-    return { jws, payload: jws.payload, account, jwk, thumbprint: tp, key, alg };
+    return { jws, payload: jws.payload, account, jwk: imported.jwk, thumbprint: account?.thumbprint ?? imported.thumbprint, key: imported.key, alg };
   }
 
   /** For requests about one account's resources: kid-signed by that account. */
@@ -115,9 +127,9 @@ export class AcmeContext {
     return a as Authenticated & { account: AccountRecord };
   }
 
-  importKey(jwk: PublicJwk): { key: KeyObject; thumbprint: string } {
-    const tp = thumbprint(jwk);
-    return { key: this.#keys.get(tp, jwk), thumbprint: tp };
+  /** A public JWK as a key, with its canonical form and thumbprint. */
+  importKey(jwk: PublicJwk): ImportedKey {
+    return this.#keys.get(jwk);
   }
 
   async #accountOfKid(req: FastifyRequest, kid: string): Promise<AccountRecord> {

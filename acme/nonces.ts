@@ -65,7 +65,9 @@ export class NonceService {
     if (nonce === undefined) return "the JWS protected header has no nonce";
     if (nonce.length !== ENCODED_LENGTH || !/^[A-Za-z0-9_-]+$/.test(nonce)) return "the nonce was not issued by this server";
     const buf = Buffer.from(nonce, "base64url");
-    if (buf.length !== TOTAL || !timingSafeEqual(this.#mac(buf).subarray(0, MAC_BYTES), buf.subarray(BODY))) return "the nonce was not issued by this server";
+    // One spelling per nonce: base64url's spare bits could otherwise give one nonce several strings,
+    // and the used-nonce table is keyed by the string.
+    if (buf.length !== TOTAL || buf.toString("base64url") !== nonce || !timingSafeEqual(this.#mac(buf).subarray(0, MAC_BYTES), buf.subarray(BODY))) return "the nonce was not issued by this server";
     const issued = buf.readUIntBE(0, TIME_BYTES);
     const now = this.#clock();
     // A little slack for replicas whose clocks differ.

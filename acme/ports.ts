@@ -97,11 +97,16 @@ export interface AcmeStore extends UsedNonceStore {
   changeKey(id: string, oldThumbprint: string, jwk: PublicJwk, newThumbprint: string): Promise<AccountRecord | "conflict" | null>;
   ordersOfAccount(accountId: string, after: string | null, limit: number): Promise<{ ids: string[]; more: boolean }>;
 
-  createOrder(order: OrderRecord, authzs: AuthzRecord[]): Promise<void>;
+  /** Stores the order and its authorizations; "replaced" if `order.replaces` names a certificate
+   * another live order already replaces. */
+  createOrder(order: OrderRecord, authzs: AuthzRecord[]): Promise<void | "replaced">;
   order(id: string): Promise<OrderRecord | null>;
   /** The order with its authorizations, in one read. */
   orderWithAuthzs(id: string): Promise<{ order: OrderRecord; authzs: AuthzRecord[] } | null>;
   authzsOfOrder(orderId: string): Promise<AuthzRecord[]>;
+  /** pending → processing, only while every authorization of the order is valid and unexpired (so a
+   * deactivation that commits first wins); null otherwise. */
+  beginFinalize(id: string, now: Date): Promise<OrderRecord | null>;
   /** Compare-and-set on the stored status. */
   setOrderStatus(id: string, from: StoredOrderStatus, to: StoredOrderStatus, fields?: { error?: ProblemDocument; certificateSerial?: string }): Promise<OrderRecord | null>;
   /** An order (not invalid) that replaces the certificate with this ARI certID. */
@@ -128,6 +133,8 @@ export interface AcmeStore extends UsedNonceStore {
   /** Orders still "processing" though last written before `before` (the replica finalizing them
    * stopped): made invalid with `error`; returns how many. */
   failStaleOrders(before: Date, error: ProblemDocument): Promise<number>;
+  /** Deletes orders and authorizations that expired before `before`; returns how many orders. */
+  purgeExpired(before: Date): Promise<number>;
   /** Deletes used nonces that have expired; returns how many. */
   purgeNonces(before: Date): Promise<number>;
 }

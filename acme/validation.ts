@@ -10,10 +10,14 @@ import type { ChallengeValidator } from "./validator.js";
 export interface ValidationOptions {
   attempts: number;
   retryDelayMs: number;
+  /** Validations running at once in this process, and per account: each holds sockets and timers. */
+  maxRunning?: number;
+  maxPerAccount?: number;
 }
 
 export class ValidationRunner {
   readonly #running = new Map<string, { wake: () => void; done: Promise<void> }>();
+  readonly #perAccount = new Map<string, number>();
   #closed = false;
 
   constructor(
@@ -24,14 +28,26 @@ export class ValidationRunner {
     private readonly clock: () => Date = () => new Date(),
   ) {}
 
+  /** Whether a new validation for this account may start now (else the client is rate-limited). */
+  admits(accountId: string): boolean {
+    return this.#running.size < (this.opts.maxRunning ?? 1000) && (this.#perAccount.get(accountId) ?? 0) < (this.opts.maxPerAccount ?? 50);
+  }
+
   /** Starts validating in the background (the challenge is already marked processing). */
   start(authz: AuthzRecord, type: ChallengeType, token: string, keyAuthorization: string): void {
     if (this.#closed || this.#running.has(authz.id)) return;
+    const account = authz.accountId;
+    this.#perAccount.set(account, (this.#perAccount.get(account) ?? 0) + 1);
     let wake = () => {};
     const entry = { wake: () => wake(), done: Promise.resolve() };
     entry.done = this.#run(authz, type, token, keyAuthorization, (w) => (wake = w))
       .catch((err: unknown) => this.log.error({ err, authz: authz.id }, "challenge validation failed unexpectedly"))
-      .finally(() => this.#running.delete(authz.id));
+      .finally(() => {
+        this.#running.delete(authz.id);
+        const n = (this.#perAccount.get(account) ?? 1) - 1;
+        if (n <= 0) this.#perAccount.delete(account);
+        else this.#perAccount.set(account, n);
+      });
     this.#running.set(authz.id, entry);
   }
 

@@ -57,24 +57,36 @@ export class ChallengeValidator {
     return this.#opts;
   }
 
-  /** null when the challenge is met; otherwise the problem, with the identifier. */
+  /** null when the challenge is met; otherwise the problem, with the identifier. One attempt, within
+   * one deadline (`timeoutMs`) for everything it does: lookups, every redirect, every address. */
   async validate(type: ChallengeType, identifier: Identifier, token: string, keyAuthorization: string): Promise<ProblemDocument | null> {
-    try {
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), this.#opts.timeoutMs);
+    const expired = new Promise<never>((_, reject) =>
+      ac.signal.addEventListener("abort", () => reject(new ValidationError(problemDocument("connection", `the validation did not complete within ${this.#opts.timeoutMs / 1000}s`, 400, { identifier })))),
+    );
+    const work = (async () => {
       switch (type) {
         case "http-01":
-          await this.#http01(identifier, token, keyAuthorization);
-          break;
+          return this.#http01(identifier, token, keyAuthorization, ac.signal);
         case "dns-01":
-          await this.#dns01(identifier, keyAuthorization);
-          break;
+          return this.#dns01(identifier, keyAuthorization);
         case "tls-alpn-01":
-          await this.#tlsAlpn01(identifier, keyAuthorization);
-          break;
+          return this.#tlsAlpn01(identifier, keyAuthorization, ac.signal);
       }
+    })();
+    work.catch(() => undefined);
+    expired.catch(() => undefined);
+    try {
+      await Promise.race([work, expired]);
       return null;
     } catch (err) {
       if (err instanceof ValidationError) return err.problem;
       return problemDocument("serverInternal", "the validation could not be carried out", 500, { identifier });
+    } finally {
+      clearTimeout(timer);
+      // Ends whatever is still open (sockets of a lost race).
+      ac.abort();
     }
   }
 
@@ -98,12 +110,12 @@ export class ChallengeValidator {
   }
 
   // §8.3: GET http://{domain}/.well-known/acme-challenge/{token}; the body is the key authorization.
-  async #http01(identifier: Identifier, token: string, keyAuthorization: string): Promise<void> {
+  async #http01(identifier: Identifier, token: string, keyAuthorization: string, signal: AbortSignal): Promise<void> {
     const port = this.#opts.http01Port;
     const host = identifier.type === "ip" && identifier.value.includes(":") ? `[${identifier.value}]` : identifier.value;
     let url = new URL(`http://${host}${port === 80 ? "" : `:${port}`}/.well-known/acme-challenge/${token}`);
     for (let hop = 0; ; hop++) {
-      const res = await this.#get(url, identifier);
+      const res = await this.#get(url, identifier, signal);
       if (res.status >= 300 && res.status < 400 && res.location) {
         if (hop >= MAX_REDIRECTS) fail("connection", `too many redirects fetching ${url.href}`, identifier);
         let next: URL;
@@ -121,15 +133,19 @@ export class ChallengeValidator {
       if (res.status !== 200) fail("unauthorized", `invalid response from ${url.href}: HTTP ${res.status}`, identifier);
       const body = res.body.trim();
       if (body !== keyAuthorization) {
-        fail("incorrectResponse", `the key authorization at ${url.href} does not match the challenge (got ${JSON.stringify(body.slice(0, 100))})`, identifier);
+        // Only something shaped like a key authorization is quoted back: a redirect may have led to an
+        // internal resource, whose content is not the account's to read.
+        const shown = /^[A-Za-z0-9_.-]{1,200}$/.test(body) ? JSON.stringify(body.slice(0, 100)) : "a response that is not a key authorization";
+        fail("incorrectResponse", `the key authorization at ${url.href} does not match the challenge (got ${shown})`, identifier);
       }
       return;
     }
   }
 
-  async #get(url: URL, identifier: Identifier): Promise<{ status: number; location: string | undefined; body: string }> {
+  async #get(url: URL, identifier: Identifier, signal: AbortSignal): Promise<{ status: number; location: string | undefined; body: string }> {
     const name = url.hostname.replace(/^\[|\]$/g, "");
-    const addresses = isIP(name) ? [name] : await this.#addresses({ type: "dns", value: name });
+    const addresses = (isIP(name) ? [name] : await this.#addresses({ type: "dns", value: name })).filter((a) => !isLinkLocal(a));
+    if (addresses.length === 0) fail("connection", `${url.hostname} has only link-local addresses, which are never contacted`, identifier);
     let last: unknown;
     for (const address of addresses.slice(0, 4)) {
       try {
@@ -144,6 +160,7 @@ export class ChallengeValidator {
               headers: { host: url.host, "user-agent": "Signet-ACME-validator", accept: "*/*" },
               agent: false,
               timeout: this.#opts.timeoutMs,
+              signal,
               ...(url.protocol === "https:" ? { servername: isIP(name) ? undefined : name, rejectUnauthorized: false } : {}),
             },
             (res: IncomingMessage) => {
@@ -194,8 +211,9 @@ export class ChallengeValidator {
 
   // RFC 8737: a TLS handshake negotiating acme-tls/1, whose self-signed certificate names exactly
   // the identifier and carries a critical acmeIdentifier extension with SHA-256(key authorization).
-  async #tlsAlpn01(identifier: Identifier, keyAuthorization: string): Promise<void> {
-    const addresses = await this.#addresses(identifier);
+  async #tlsAlpn01(identifier: Identifier, keyAuthorization: string, signal: AbortSignal): Promise<void> {
+    const addresses = (await this.#addresses(identifier)).filter((a) => !isLinkLocal(a));
+    if (addresses.length === 0) fail("connection", `${identifier.value} has only link-local addresses, which are never contacted`, identifier);
     const servername = identifier.type === "dns" ? identifier.value : reverseName(identifier.value);
     let der: Buffer | undefined;
     let alpn: string | false | null = null;
@@ -218,6 +236,7 @@ export class ChallengeValidator {
             resolve(out);
           });
           socket.once("timeout", () => socket.destroy(new Error("timed out")));
+          signal.addEventListener("abort", () => socket.destroy(new Error("timed out")), { once: true });
           socket.once("error", reject);
         }));
         break;
@@ -248,6 +267,18 @@ export class ChallengeValidator {
     const expected = Buffer.concat([Buffer.from([0x04, 0x20]), createHash("sha256").update(keyAuthorization).digest()]);
     if (!Buffer.from(ext!.value).equals(expected)) fail("incorrectResponse", "the acmeIdentifier extension does not match the key authorization", identifier);
   }
+}
+
+/** Link-local addresses (169.254/16, fe80::/10: where cloud metadata services answer) are never
+ * validation targets, whether named by an identifier, a DNS answer or a redirect. */
+export function isLinkLocal(ip: string): boolean {
+  if (isIP(ip) === 0) return false;
+  const b = ipToBytes(ip);
+  if (b.length === 4) return b[0] === 169 && b[1] === 254;
+  const mapped = b.subarray(0, 12).equals(Buffer.from("00000000000000000000ffff", "hex"));
+  if (mapped) return b[12] === 169 && b[13] === 254;
+  // AWS's IPv6 metadata address is not link-local, but is the same thing.
+  return (b[0] === 0xfe && (b[1]! & 0xc0) === 0x80) || b.equals(Buffer.from("fd000ec2000000000000000000000254", "hex"));
 }
 
 /** RFC 8738 §6: the reverse-mapping name of an IP address, used as the TLS SNI. */

@@ -111,8 +111,10 @@ const ACME_BOOTSTRAP_KEY = "bootstrap.acme_provisioner";
 
 /** Once per database (so deleting it sticks): the zero-config ACME provisioner, "acme". It issues
  * client and server certificates for names whose control the client proves, within the authority's
- * name policy, with the default lifetime. */
-export async function ensureAcmeProvisioner(s: Services): Promise<void> {
+ * name policy, with the default lifetime. With a CA created by this start it is open (the zero-config
+ * promise); added to an existing installation by an upgrade it requires External Account Binding, so
+ * an upgrade never opens a door nobody asked for. */
+export async function ensureAcmeProvisioner(s: Services, caCreated: boolean): Promise<void> {
   const claimed = await s.db.prisma.setting.createMany({ data: [{ key: ACME_BOOTSTRAP_KEY, value: { at: new Date().toISOString() } }], skipDuplicates: true });
   if (claimed.count === 0 || (await s.provisioners.get("acme"))) return;
   await s.provisioners.upsert(
@@ -123,7 +125,11 @@ export async function ensureAcmeProvisioner(s: Services): Promise<void> {
       defaultLifetimeSeconds: s.config.defaultLifetimeSeconds,
       maxLifetimeSeconds: s.config.maxLifetimeSeconds,
       policy: {},
-      options: { description: "Zero-config ACME provisioner", allowedProfiles: ["client", "server", "client-server"] },
+      options: {
+        description: caCreated ? "Zero-config ACME provisioner" : "ACME provisioner added by an upgrade (EAB required: signet eab create)",
+        allowedProfiles: ["client", "server", "client-server"],
+        ...(caCreated ? {} : { requireEab: true }),
+      },
       enabled: true,
     },
     "system:bootstrap",

@@ -38,6 +38,8 @@ export function accountRoutes(app: FastifyInstance, ctx: AcmeContext): void {
     const { provisioner, settings, urls } = req.acme;
     const existing = await store.accountByThumbprint(provisioner.id, auth.thumbprint);
     if (existing) {
+      // §7.3.6: a deactivated account's key is not accepted again.
+      if (existing.status !== "valid") throw new AcmeProblem("unauthorized", `the account with this key is ${existing.status}`);
       return reply.code(200).header("location", urls.account(existing.id)).send(accountView(existing, urls));
     }
     if (body.onlyReturnExisting === true) throw new AcmeProblem("accountDoesNotExist", "no account exists with this key");
@@ -110,14 +112,14 @@ export function accountRoutes(app: FastifyInstance, ctx: AcmeContext): void {
     if (inner.header.nonce !== undefined) throw new AcmeProblem("malformed", "the inner JWS of a key change must not carry a nonce");
     if (inner.header.url !== ctx.requestUrl(req)) throw new AcmeProblem("malformed", "the inner JWS url must equal the outer one");
     const newJwk = publicJwk(inner.header.jwk, alg);
-    const { key, thumbprint: newTp } = ctx.importKey(newJwk);
+    const { key, thumbprint: newTp, jwk: newCanonical } = ctx.importKey(newJwk);
     if (!verifySignature(inner, alg, key)) throw new AcmeProblem("malformed", "the inner JWS signature does not verify with the new key");
     const body = objectPayload(inner.payload, "key change");
     if (body.account !== urls.account(outer.account.id)) throw new AcmeProblem("malformed", "the key change payload's account is not the signing account");
     if (typeof body.oldKey !== "object" || body.oldKey === null) throw new AcmeProblem("malformed", "the key change payload has no oldKey");
     let oldTp: string;
     try {
-      oldTp = thumbprint(publicJwk(body.oldKey as Record<string, unknown>, outer.alg));
+      oldTp = ctx.importKey(publicJwk(body.oldKey as Record<string, unknown>, outer.alg)).thumbprint;
     } catch {
       throw new AcmeProblem("malformed", "oldKey is not the account's current key");
     }
@@ -128,7 +130,7 @@ export function accountRoutes(app: FastifyInstance, ctx: AcmeContext): void {
       void reply.header("location", urls.account(holder.id));
       throw new AcmeProblem("malformed", "the new key is already the key of another account", { status: 409 });
     }
-    const changed = await store.changeKey(outer.account.id, oldTp, newJwk, newTp);
+    const changed = await store.changeKey(outer.account.id, oldTp, newCanonical, newTp);
     if (changed === "conflict") throw new AcmeProblem("malformed", "the new key is already the key of another account", { status: 409 });
     if (!changed) throw new AcmeProblem("unauthorized", "the account changed meanwhile; retry");
     await audit.append({
@@ -150,7 +152,7 @@ async function checkEab(ctx: AcmeContext, value: unknown, outerThumbprint: strin
   if (eab.url !== url) throw new AcmeProblem("malformed", "the external account binding's url must be the newAccount URL");
   let innerTp: string;
   try {
-    innerTp = thumbprint(publicJwk(eab.jwk, eab.jwk.kty === "RSA" ? "RS256" : eab.jwk.kty === "OKP" ? "EdDSA" : eab.jwk.crv === "P-384" ? "ES384" : "ES256"));
+    innerTp = ctx.importKey(publicJwk(eab.jwk, eab.jwk.kty === "RSA" ? "RS256" : eab.jwk.kty === "OKP" ? "EdDSA" : eab.jwk.crv === "P-384" ? "ES384" : "ES256")).thumbprint;
   } catch {
     throw new AcmeProblem("malformed", "the external account binding's payload is not the account key");
   }

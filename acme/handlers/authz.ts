@@ -53,19 +53,29 @@ export function authzRoutes(app: FastifyInstance, ctx: AcmeContext): void {
       return reply.header("retry-after", String(POLL_AFTER_SECONDS)).send(challengeView(authz.id, challenge, urls));
     }
     if (challenge.status !== "pending" || authzStatus(authz, now) !== "pending") return reply.send(challengeView(authz.id, challenge, urls));
+    if (!validations.admits(auth.account.id)) {
+      throw new AcmeProblem("rateLimited", "too many validations of this account are running; retry the challenge shortly", { retryAfterSeconds: 5 });
+    }
+    // Only the request whose write moved the challenge to processing starts the validation, so two
+    // concurrent POSTs (on one replica or two) run it once.
+    let wrote = false;
     const started = await store.updateAuthz(
       authz.id,
       (a) => {
+        wrote = false;
         if (a.status !== "pending" || a.challenges.some((c) => c.status !== "pending")) return null;
         a.challenges.find((c) => c.type === type)!.status = "processing";
+        wrote = true;
         return a;
       },
       authz,
     );
     const now2 = started?.challenges.find((c) => c.type === type);
     if (!started || !now2) throw new AcmeProblem("malformed", "no such challenge", { status: 404 });
-    if (now2.status === "processing") {
+    if (now2.status === "processing" && wrote) {
       validations.start(started, type, now2.token, keyAuthorization(now2.token, auth.account.thumbprint));
+      void reply.header("retry-after", String(POLL_AFTER_SECONDS));
+    } else if (now2.status === "processing") {
       void reply.header("retry-after", String(POLL_AFTER_SECONDS));
     } else if (started.challenges.some((c) => c.status === "processing")) {
       throw new AcmeProblem("malformed", "another challenge of this authorization is being validated");

@@ -70,7 +70,7 @@ export function certificateRoutes(app: FastifyInstance, ctx: AcmeContext): void 
     if (record.status === "revoked") throw new AcmeProblem("alreadyRevoked", "the certificate is already revoked");
     let actor: string;
     if (auth.account) {
-      if (record.accountId !== auth.account.id && !(await holdsAuthorizations(ctx, auth.account.id, record))) {
+      if (record.accountId !== auth.account.id && !(await holdsAuthorizations(ctx, auth.account.id, record, req.acme.provisioner.id))) {
         throw new AcmeProblem("unauthorized", "the account neither ordered this certificate nor holds valid authorizations for all its identifiers");
       }
       actor = `acme-account:${auth.account.id}`;
@@ -105,7 +105,10 @@ export function certificateRoutes(app: FastifyInstance, ctx: AcmeContext): void 
   });
 }
 
-async function holdsAuthorizations(ctx: AcmeContext, accountId: string, cert: CertificateRecord): Promise<boolean> {
+async function holdsAuthorizations(ctx: AcmeContext, accountId: string, cert: CertificateRecord, provisionerId: string): Promise<boolean> {
+  // Authorizations prove control of DNS names and addresses only: a certificate that also carries
+  // an identity (URI, email, SPIFFE ID, roles), or came from another door, is not theirs to revoke.
+  if (cert.provisionerId !== provisionerId || cert.names.uri.length + cert.names.email.length > 0 || cert.spiffeId !== null || cert.roles.length > 0) return false;
   const ids = [...cert.names.dns.map((d) => ({ type: "dns" as const, value: d.startsWith("*.") ? d.slice(2) : d })), ...cert.names.ip.map((ip) => ({ type: "ip" as const, value: ip }))];
   if (ids.length === 0) return false;
   return ctx.deps.store.holdsValidAuthzs(accountId, ids, ctx.now());

@@ -16,6 +16,8 @@ import { orderStatus, orderView } from "../views.js";
 export const POLL_AFTER_SECONDS = 1;
 /** Codes of a CSR the client can correct: the order stays ready for another finalize. */
 const CSR_CODES = new Set(["bad_csr", "bad_csr_signature", "forbidden_key", "bad_pem"]);
+/** Codes of a server that could not complete now (503): nothing was issued, the order stays ready. */
+const TRANSIENT_CODES = new Set(["storage_failed", "signing_failed", "database_locked"]);
 
 const newId = () => randomBytes(12).toString("base64url");
 const newToken = () => randomBytes(32).toString("base64url");
@@ -63,7 +65,9 @@ export function orderRoutes(app: FastifyInstance, ctx: AcmeContext): void {
       replaces,
       createdAt: now,
     };
-    await store.createOrder(order, authzs);
+    if ((await store.createOrder(order, authzs)) === "replaced") {
+      throw new AcmeProblem("alreadyReplaced", "the certificate is already being replaced by another order");
+    }
     return reply.code(201).header("location", urls.order(orderId)).send(orderView(order, authzs, urls, now));
   });
 
@@ -85,8 +89,8 @@ export function orderRoutes(app: FastifyInstance, ctx: AcmeContext): void {
     if (status !== "ready") {
       throw new AcmeProblem("orderNotReady", `the order is ${status}, not ready: ${status === "pending" ? "its authorizations are not all valid yet" : "it cannot be finalized again"}`);
     }
-    const processing = await store.setOrderStatus(order.id, "pending", "processing");
-    if (!processing) throw new AcmeProblem("orderNotReady", "the order is being finalized by another request");
+    const processing = await store.beginFinalize(order.id, now);
+    if (!processing) throw new AcmeProblem("orderNotReady", "the order changed meanwhile (finalized by another request, or an authorization was deactivated or expired)");
     const lifetimeSeconds = order.notAfter ? Math.floor((order.notAfter.getTime() - now.getTime()) / 1000) : undefined;
     try {
       const issued = await ctx.deps.authority.sign({
@@ -107,8 +111,8 @@ export function orderRoutes(app: FastifyInstance, ctx: AcmeContext): void {
       const valid = await store.setOrderStatus(order.id, "processing", "valid", { certificateSerial: issued.serialHex });
       return sendOrder(ctx, reply, valid ?? processing, authzs, urls);
     } catch (err) {
-      if (isSignetError(err) && CSR_CODES.has(err.code)) {
-        // The client can send a better CSR: the order goes back to ready.
+      if (isSignetError(err) && (CSR_CODES.has(err.code) || TRANSIENT_CODES.has(err.code))) {
+        // The client can send a better CSR, or try again once the server recovers: back to ready.
         await store.setOrderStatus(order.id, "processing", "pending");
         throw err;
       }

@@ -174,6 +174,12 @@ export class SqlAcmeStore implements AcmeStore {
     return rows.length;
   }
 
+  async purgeExpired(before: Date): Promise<number> {
+    await this.sql.query("DELETE FROM acme_authorizations WHERE expires < $1", [before]);
+    const rows = await this.sql.query<{ n: number }>("WITH gone AS (DELETE FROM acme_orders WHERE expires < $1 RETURNING 1) SELECT count(*)::int AS n FROM gone", [before]);
+    return rows[0]?.n ?? 0;
+  }
+
   async purgeNonces(before: Date): Promise<number> {
     const rows = await this.sql.query<{ n: number }>(
       "WITH gone AS (DELETE FROM acme_used_nonces WHERE expires_at < $1 RETURNING 1) SELECT count(*)::int AS n FROM gone",
@@ -256,8 +262,21 @@ export class SqlAcmeStore implements AcmeStore {
     return { ids: rows.slice(0, limit).map((r) => r.id), more: rows.length > limit };
   }
 
-  async createOrder(o: OrderRecord, authzs: AuthzRecord[]): Promise<void> {
+  async createOrder(o: OrderRecord, authzs: AuthzRecord[]): Promise<void | "replaced"> {
+    if (o.replaces !== null) {
+      // A pending order past its expiry still holds its certificate in the unique index: it is over.
+      await this.sql.query("UPDATE acme_orders SET status = 'invalid', updated_at = now() WHERE replaces = $1 AND status = 'pending' AND expires <= now()", [o.replaces]);
+    }
     // One statement (atomic on its own): the order, and its authorizations from a JSON array.
+    try {
+      await this.#insertOrder(o, authzs);
+    } catch (err) {
+      if (o.replaces !== null && isUniqueViolation(err)) return "replaced";
+      throw err;
+    }
+  }
+
+  async #insertOrder(o: OrderRecord, authzs: AuthzRecord[]): Promise<void> {
     await this.sql.query(
       `WITH o AS (
          INSERT INTO acme_orders (id, account_id, provisioner_id, status, identifiers, authz_ids, not_before, not_after, profile, expires, replaces, created_at)
@@ -294,6 +313,17 @@ export class SqlAcmeStore implements AcmeStore {
     return rows.map(authz);
   }
 
+  async beginFinalize(id: string, now: Date): Promise<OrderRecord | null> {
+    const rows = await this.sql.query<OrderRow>(
+      `UPDATE acme_orders o SET status = 'processing', updated_at = now()
+        WHERE o.id = $1 AND o.status = 'pending' AND o.expires > $2
+          AND NOT EXISTS (SELECT 1 FROM acme_authorizations a WHERE a.order_id = o.id AND (a.status <> 'valid' OR a.expires <= $2))
+        RETURNING ${ORDER_COLUMNS}`,
+      [id, now],
+    );
+    return rows[0] ? order(rows[0]) : null;
+  }
+
   async setOrderStatus(id: string, from: StoredOrderStatus, to: StoredOrderStatus, fields: { error?: ProblemDocument; certificateSerial?: string } = {}): Promise<OrderRecord | null> {
     const rows = await this.sql.query<OrderRow>(
       `UPDATE acme_orders SET status = $3, error = COALESCE($4, error), certificate_serial = COALESCE($5, certificate_serial), updated_at = now()
@@ -304,7 +334,10 @@ export class SqlAcmeStore implements AcmeStore {
   }
 
   async orderReplacing(certId: string): Promise<OrderRecord | null> {
-    const rows = await this.sql.query<OrderRow>(`SELECT ${ORDER_COLUMNS} FROM acme_orders WHERE replaces = $1 AND status <> 'invalid' AND expires > now() LIMIT 1`, [certId]);
+    const rows = await this.sql.query<OrderRow>(
+      `SELECT ${ORDER_COLUMNS} FROM acme_orders WHERE replaces = $1 AND status <> 'invalid' AND (status <> 'pending' OR expires > now()) LIMIT 1`,
+      [certId],
+    );
     return rows[0] ? order(rows[0]) : null;
   }
 

@@ -38,7 +38,7 @@ export async function startServer(cfg: Config, log: Logger, env: NodeJS.ProcessE
   try {
     const { adminTokenFile } = await bootstrapDatabase(s, prepared.created);
     await ensureSystemProvisioner(s);
-    await ensureAcmeProvisioner(s);
+    await ensureAcmeProvisioner(s, prepared.created);
     // An intent older than any request can take belongs to a process that stopped mid-issuance.
     const abandoned = await s.journal.sweepAbandoned(ABANDONED_AFTER_SECONDS);
     if (abandoned.length > 0) log.warn({ serials: abandoned }, "marked abandoned certificate intents as failed");
@@ -89,7 +89,11 @@ export async function startServer(cfg: Config, log: Logger, env: NodeJS.ProcessE
     const maxValidationMs = cfg.acmeValidationAttempts * (cfg.acmeValidationTimeoutMs + cfg.acmeValidationRetryMs * cfg.acmeValidationAttempts) + 60_000;
     const runningValidations = validations;
     purgeTimer = setInterval(() => {
-      s.acme.store.purgeNonces(new Date()).catch((err: unknown) => log.warn({ err }, "could not purge used ACME nonces"));
+      // A minute behind: a replica whose clock lags (check() allows 5 s) must still find the row.
+      s.acme.store.purgeNonces(new Date(Date.now() - 60_000)).catch((err: unknown) => log.warn({ err }, "could not purge used ACME nonces"));
+      // Orders and authorizations are kept a week past their expiry (for clients and operators
+      // looking back), then deleted; certificates and the audit log keep the lasting record.
+      s.acme.store.purgeExpired(new Date(Date.now() - 7 * 86_400_000)).catch((err: unknown) => log.warn({ err }, "could not purge expired ACME orders"));
       runningValidations
         .sweep(maxValidationMs)
         .then((r) => (r.validations + r.orders > 0 ? log.warn(r, "ended ACME validations and orders abandoned by a stopped server") : undefined))
