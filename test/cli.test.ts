@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { admin } from "./support/acme.js";
 import { TEST_PASSPHRASE } from "./support/ca-fixture.js";
 import { makeCsr, openssl } from "./support/csr.js";
 import { serverEnv, startTestServer, type TestServer } from "./support/server.js";
@@ -118,7 +119,7 @@ describe("signet CLI against a running server", SUITE, () => {
 
   it("--help lists every command", async () => {
     const r = await ok(["--help"], baseEnv());
-    for (const c of ["init", "serve", "issue", "certs", "revoke", "unblock", "blocks", "revocations", "audit", "provisioners", "policy", "admin-token", "ca"]) {
+    for (const c of ["init", "serve", "issue", "certs", "revoke", "unblock", "blocks", "eab", "revocations", "audit", "provisioners", "policy", "admin-token", "ca"]) {
       expect(r.stdout).toMatch(new RegExp(`^\\s+${c}\\b`, "m"));
     }
   });
@@ -274,6 +275,139 @@ describe("signet CLI against a running server", SUITE, () => {
     expect(info.intermediate.keyOnline).toBe(true);
     expect(info.intermediate.pem).toBe(readFileSync(join(server.home, "ca", "intermediate.pem"), "utf8"));
     expect(info.intermediate.id).not.toBe(info.root.id);
+  });
+
+  describe("eab", () => {
+    interface EabKey {
+      kid: string;
+      provisioner: string;
+      state: string;
+      singleUse: boolean;
+      note: string | null;
+      expiresAt: string | null;
+      revokedAt: string | null;
+    }
+    type CreatedEabKey = EabKey & { hmacKey: string; directory: string };
+    /** A base64url HMAC key of 32 bytes: 43 characters, no padding. */
+    const HMAC_KEY = /^[A-Za-z0-9_-]{43}$/;
+    /** Every EAB key these tests create, with its HMAC key: none may ever be printed again. */
+    const created: Array<{ kid: string; hmacKey: string }> = [];
+    let revokedKid: string;
+
+    const list = async (args: string[] = []) => (await ok(["eab", "list", ...args, "--json"], env)).json<{ items: EabKey[] }>().items;
+
+    it("create prints the kid and the HMAC key once: as text, and as JSON with the directory", async () => {
+      const human = (await ok(["eab", "create", "--note", "cli human"], env)).stdout;
+      const kid = /^kid:\s+(eab_\S+)$/m.exec(human)?.[1];
+      const hmacKey = /^hmac key:\s+(\S+)$/m.exec(human)?.[1];
+      expect(kid, human).toBeDefined();
+      expect(hmacKey, human).toMatch(HMAC_KEY);
+      expect(Buffer.from(hmacKey!, "base64url")).toHaveLength(32);
+      expect(human).toMatch(/^single use$/m);
+      created.push({ kid: kid!, hmacKey: hmacKey! });
+
+      const k = (await ok(["eab", "create", "--json"], env)).json<CreatedEabKey>();
+      expect(k).toMatchObject({
+        provisioner: "acme",
+        state: "usable",
+        singleUse: true,
+        expiresAt: null,
+        directory: `https://127.0.0.1:${server.server.httpsPort}/acme/acme/directory`,
+      });
+      expect(k.kid).toMatch(/^eab_\S+$/);
+      expect(k.kid).not.toBe(kid);
+      expect(k.hmacKey).toMatch(HMAC_KEY);
+      expect(Buffer.from(k.hmacKey, "base64url")).toHaveLength(32);
+      expect(k.hmacKey).not.toBe(hmacKey);
+      created.push({ kid: k.kid, hmacKey: k.hmacKey });
+    });
+
+    it("--reusable makes a key that is not single use; --ttl 1h makes it expire an hour after its creation", async () => {
+      const before = Date.now();
+      const k = (await ok(["eab", "create", "--reusable", "--ttl", "1h", "--note", "fleet", "--json"], env)).json<CreatedEabKey>();
+      const after = Date.now();
+      created.push({ kid: k.kid, hmacKey: k.hmacKey });
+      expect(k).toMatchObject({ singleUse: false, state: "usable", note: "fleet" });
+      const expires = Date.parse(k.expiresAt ?? "");
+      expect(expires).toBeGreaterThanOrEqual(before + 3_600_000 - 1_000);
+      expect(expires).toBeLessThanOrEqual(after + 3_600_000 + 1_000);
+    });
+
+    it("list shows the keys as usable and never their HMAC key", async () => {
+      const items = await list();
+      for (const { kid } of created) expect(items.find((i) => i.kid === kid)).toMatchObject({ provisioner: "acme", state: "usable" });
+      expect(items.find((i) => i.kid === created[0]!.kid)).toMatchObject({ singleUse: true, note: "cli human" });
+      expect(items.find((i) => i.kid === created[2]!.kid)).toMatchObject({ singleUse: false, note: "fleet" });
+      const json = (await ok(["eab", "list", "--provisioner", "acme", "--json"], env)).stdout;
+      const human = (await ok(["eab", "list"], env)).stdout;
+      for (const out of [json, human]) {
+        expect(out).not.toMatch(/hmac/i);
+        for (const { kid, hmacKey } of created) {
+          expect(out).toContain(kid);
+          expect(out).not.toContain(hmacKey);
+        }
+      }
+      expect(human).toMatch(new RegExp(`^${created[0]!.kid}\\s+acme\\s+usable\\s+single-use\\b`, "m"));
+      expect(human).toMatch(new RegExp(`^${created[2]!.kid}\\s+acme\\s+usable\\s+reusable\\b`, "m"));
+    });
+
+    it("revoke makes a key revoked; revoking it again fails with exit code 1, as JSON on stdout or one line on stderr", async () => {
+      revokedKid = created[1]!.kid;
+      const r = (await ok(["eab", "revoke", revokedKid, "--json"], env)).json<EabKey>();
+      expect(r).toMatchObject({ kid: revokedKid, state: "revoked" });
+      expect(Number.isNaN(Date.parse(r.revokedAt ?? ""))).toBe(false);
+      expect((await list()).find((i) => i.kid === revokedKid)?.state).toBe("revoked");
+
+      const again = await cli(["eab", "revoke", revokedKid, "--json"], env);
+      expect(again.code).toBe(1);
+      const error = again.json<{ error: { code: string; message: string; status: number } }>().error;
+      expect(error).toMatchObject({ code: "already_revoked", status: 409 });
+      expect(error.message).toContain(revokedKid);
+      const unknown = await cli(["eab", "revoke", "eab_no_such_key", "--json"], env);
+      expect(unknown.json<{ error: { code: string } }>().error.code).toBe("not_found");
+
+      const human = await cli(["eab", "revoke", revokedKid], env);
+      expect(human.code).toBe(1);
+      expect(human.stdout).toBe("");
+      const lines = human.stderr.split("\n").filter(Boolean);
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(new RegExp(`^signet: .*${revokedKid}.*\\(already_revoked\\)$`));
+    });
+
+    it("refuses a provisioner that is not ACME, and one that does not exist", async () => {
+      const system = await cli(["eab", "create", "--provisioner", "signet-system", "--json"], env);
+      expect(system.code).toBe(1);
+      const systemError = system.json<{ error: { code: string; message: string } }>().error;
+      expect(systemError.code).toBe("bad_request");
+      expect(systemError.message).toMatch(/signet-system is of type admin; EAB keys belong to ACME provisioners/);
+
+      const unknown = await cli(["eab", "create", "--provisioner", "no-such-provisioner"], env);
+      expect(unknown.code).toBe(1);
+      expect(unknown.stdout).toBe("");
+      expect(unknown.stderr).toMatch(/^signet: no provisioner named "no-such-provisioner" \(unknown_provisioner\)\n$/);
+
+      const listed = await cli(["eab", "list", "--provisioner", "signet-system", "--json"], env);
+      expect(listed.code).toBe(1);
+      expect(listed.json<{ error: { code: string } }>().error.code).toBe("bad_request");
+      // Nothing was created by the refusals.
+      expect((await list()).map((i) => i.kid).sort()).toEqual(created.map((c) => c.kid).sort());
+    });
+
+    it("the audit log records each key's creation and the revocation, without key material", async () => {
+      type Event = { event: string; actor: string; target: string; data: Record<string, unknown> };
+      const events = async (event: string) => {
+        const r = await admin<{ items: Event[] }>(server, "GET", `/admin/v1/audit/events?event=${event}&limit=1000`);
+        expect(r.status, JSON.stringify(r.body)).toBe(200);
+        return r.body.items;
+      };
+      const createdEvents = await events("acme.eab.created");
+      expect(createdEvents.map((e) => e.target).sort()).toEqual(created.map((c) => `eab:${c.kid}`).sort());
+      expect(createdEvents.find((e) => e.target === `eab:${created[2]!.kid}`)?.data).toMatchObject({ provisioner: "acme", singleUse: false, note: "fleet" });
+      const revokedEvents = await events("acme.eab.revoked");
+      expect(revokedEvents).toEqual([expect.objectContaining({ event: "acme.eab.revoked", target: `eab:${revokedKid}`, data: { kid: revokedKid } })]);
+      const text = JSON.stringify([...createdEvents, ...revokedEvents]);
+      for (const { hmacKey } of created) expect(text).not.toContain(hmacKey);
+    });
   });
 
   it("says it cannot reach Signet when nothing listens on the port", async () => {

@@ -1,7 +1,8 @@
 // POST   /admin/v1/acme/eab          — create an External Account Binding key (signet eab create); the
 //                                     HMAC key is in this response and nowhere else, ever.
 // GET    /admin/v1/acme/eab          — list keys (never the key material).
-// DELETE /admin/v1/acme/eab/{kid}    — revoke an unused key.
+// DELETE /admin/v1/acme/eab/{kid}    — revoke a key: it binds no further account (an account it
+//                                     already bound keeps working; revoke that with revoke --account).
 import type { FastifyInstance } from "fastify";
 import { createEabKey, describeEabKey } from "../../../../acme/index.js";
 import { AUDIT_EVENTS } from "../../../../ca/audit.js";
@@ -112,7 +113,11 @@ export function revokeEab(app: FastifyInstance, s: Services): void {
     },
     async (req) => {
       const k = await s.acme.store.revokeEabKey(req.params.kid, new Date());
-      if (!k) throw new SignetError("not_found", `no unrevoked EAB key ${JSON.stringify(req.params.kid)}`);
+      if (!k) {
+        const existing = await s.acme.store.eabKey(req.params.kid);
+        if (existing) throw new SignetError("already_revoked", `EAB key ${existing.kid} was already revoked at ${existing.revokedAt?.toISOString()}`);
+        throw new SignetError("not_found", `no EAB key ${JSON.stringify(req.params.kid)}`);
+      }
       await s.journal.append({ event: AUDIT_EVENTS.acmeEabRevoked, actor: req.admin!.actor, target: `eab:${k.kid}`, data: { kid: k.kid } });
       const names = new Map((await s.provisioners.list()).map((p) => [p.id, p.name]));
       return describeEabKey(k, names.get(k.provisionerId) ?? k.provisionerId);
