@@ -2,9 +2,7 @@
 // wrong requests to a running Signet and checks the status, the problem document (RFC 7807, §6.7
 // types), and the headers every ACME response must carry. Every response any test receives is
 // checked after the test for a Replay-Nonce (§6.5) and for never being a 5xx.
-import { copyFileSync, cpSync, mkdtempSync } from "node:fs";
 import { generateKeyPairSync } from "node:crypto";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { buildCsr } from "../ca/x509/index.js";
@@ -12,6 +10,7 @@ import { admin, opensslVerify, startAcmeTestbed, type AcmeTestbed } from "./supp
 import { AccountKey, AcmeRawClient, b64u, JOSE, madeUpNonce, type AcmeResponse, type FlattenedJws, type KeyType, type OrderView } from "./support/acme-raw.js";
 import { makeCsr } from "./support/csr.js";
 import { dbTargets } from "./support/databases.js";
+import { replicaHome } from "./support/server.js";
 
 const PROBLEM = /^application\/problem\+json(\s*;.*)?$/;
 const NONCE = /^[A-Za-z0-9_-]{16,}$/;
@@ -472,9 +471,7 @@ describe.skipIf(postgres === undefined)("nonces across two replicas on one Postg
     const databaseUrl = await postgres!.create();
     a = await startAcmeTestbed({ databaseUrl });
     // Replica B: A's CA files and admin token in its own home, the same database and passphrase.
-    const home = mkdtempSync(join(tmpdir(), "signet-home-"));
-    cpSync(join(a.signet.home, "ca"), join(home, "ca"), { recursive: true });
-    copyFileSync(join(a.signet.home, "admin.token"), join(home, "admin.token"));
+    const home = replicaHome(a.signet.home);
     b = await startAcmeTestbed({ databaseUrl, home });
   }, 180_000);
   afterAll(async () => {

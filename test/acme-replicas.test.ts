@@ -5,7 +5,7 @@
 // and fetch http-01 from one responder, so whichever replica validates sees the same proof.
 import { execFile } from "node:child_process";
 import { createPublicKey, randomBytes, X509Certificate } from "node:crypto";
-import { copyFileSync, cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -15,7 +15,7 @@ import { AccountKey, AcmeRawClient, b64u, type AcmeResponse, type Directory } fr
 import { eabJws } from "./support/acme-flow.js";
 import { makeCsr } from "./support/csr.js";
 import { dbTargets, postgresqlSkipReason } from "./support/databases.js";
-import { fetchRaw, startTestServer, type TestServer } from "./support/server.js";
+import { fetchRaw, replicaHome, startTestServer, type TestServer } from "./support/server.js";
 
 const NONCE = /^[A-Za-z0-9_-]{16,}$/;
 /** How long A's OCSP may take to answer "revoked" for a revocation made through B. */
@@ -77,9 +77,7 @@ describe.skipIf(postgres === undefined)(`ACME across two replicas on one Postgre
     a = await startAcmeTestbed({ databaseUrl });
     // Replica B: A's CA files and admin token in its own home, the same database and passphrase, and
     // A's ACME validator settings: the same DNS server and http-01 responder.
-    const home = mkdtempSync(join(tmpdir(), "signet-home-"));
-    cpSync(join(a.signet.home, "ca"), join(home, "ca"), { recursive: true });
-    copyFileSync(join(a.signet.home, "admin.token"), join(home, "admin.token"));
+    const home = replicaHome(a.signet.home);
     const validator = Object.fromEntries(Object.entries(a.signet.env).filter(([k]) => k.startsWith("SIGNET_ACME_")));
     b = await startTestServer({ databaseUrl, home, env: validator });
   }, 180_000);

@@ -11,7 +11,7 @@
 import { spawnSync } from "node:child_process";
 import { execFile } from "node:child_process";
 import { createHash, randomBytes, verify as verifySignature, X509Certificate } from "node:crypto";
-import { copyFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
 import type { ClientRequest, IncomingMessage } from "node:http";
 import { tmpdir } from "node:os";
@@ -26,7 +26,7 @@ import { ACCESS_METHOD_OIDS, EXTENSION_OIDS, parseCertificate, pemDecode, subjec
 import { TEST_HTTP_URL } from "./support/ca-fixture.js";
 import { makeCsr } from "./support/csr.js";
 import { dbTargets } from "./support/databases.js";
-import { fetchRaw, startTestServer, type HttpResult, type TestServer } from "./support/server.js";
+import { fetchRaw, replicaHome, startTestServer, type HttpResult, type TestServer } from "./support/server.js";
 
 const hasGnutls = spawnSync("certtool", ["--version"]).status === 0 && spawnSync("ocsptool", ["--version"]).status === 0;
 
@@ -1184,9 +1184,7 @@ describe.skipIf(postgres === undefined)("two replicas on one PostgreSQL", () => 
     const databaseUrl = await postgres!.create();
     a = await startPki({ databaseUrl });
     // Replica B: the same CA files and admin token in its own home, the same database and passphrase.
-    const home = mkdtempSync(join(tmpdir(), "signet-home-"));
-    cpSync(join(a.ts.home, "ca"), join(home, "ca"), { recursive: true });
-    copyFileSync(join(a.ts.home, "admin.token"), join(home, "admin.token"));
+    const home = replicaHome(a.ts.home);
     b = await startPki({ databaseUrl, home });
   }, 120_000);
 

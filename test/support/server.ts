@@ -1,5 +1,5 @@
 // A real Signet on ephemeral loopback ports, with its logs captured for assertions.
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest, type RequestOptions } from "node:https";
 import { tmpdir } from "node:os";
@@ -100,4 +100,13 @@ export function fetchRaw(url: string, opts: RequestOptions & { body?: string | B
     if (body !== undefined) req.write(body);
     req.end();
   });
+}
+
+/** A home for a second replica of the server whose home is `home`: the same CA files and admin token
+ * (replicas share the CA and one database), in a directory of its own. */
+export function replicaHome(home: string): string {
+  const replica = mkdtempSync(join(tmpdir(), "signet-home-"));
+  cpSync(join(home, "ca"), join(replica, "ca"), { recursive: true });
+  copyFileSync(join(home, "admin.token"), join(replica, "admin.token"));
+  return replica;
 }
