@@ -62,7 +62,7 @@ export async function openServices(cfg: Config, log: Logger, ca: CaMaterial, db?
     log.child({ component: "audit" }),
     database.kind === "postgresql" ? { maxBatch: 128, maxInFlight: 2 } : { maxBatch: 64, maxInFlight: 1, singleWriter: true },
   );
-  const certificates = new CertificateRepository(database.prisma);
+  const certificates = new CertificateRepository(database.prisma, database.raw);
   const provisioners = new ProvisionerRepository(database.prisma, journal);
   const policy = new AuthorityPolicyRepository(database.prisma, journal);
   const metrics = new Metrics();
