@@ -92,8 +92,9 @@ export function orderRoutes(app: FastifyInstance, ctx: AcmeContext): void {
     const processing = await store.beginFinalize(order.id, now);
     if (!processing) throw new AcmeProblem("orderNotReady", "the order changed meanwhile (finalized by another request, or an authorization was deactivated or expired)");
     const lifetimeSeconds = order.notAfter ? Math.floor((order.notAfter.getTime() - now.getTime()) / 1000) : undefined;
+    let issued: Awaited<ReturnType<typeof ctx.deps.authority.sign>>;
     try {
-      const issued = await ctx.deps.authority.sign({
+      issued = await ctx.deps.authority.sign({
         csr: Buffer.from(body.csr, "base64url"),
         provisioner: provisioner.name,
         via: "acme",
@@ -108,8 +109,6 @@ export function orderRoutes(app: FastifyInstance, ctx: AcmeContext): void {
           }),
         ],
       });
-      const valid = await store.setOrderStatus(order.id, "processing", "valid", { certificateSerial: issued.serialHex });
-      return sendOrder(ctx, reply, valid ?? processing, authzs, urls);
     } catch (err) {
       if (isSignetError(err) && (CSR_CODES.has(err.code) || TRANSIENT_CODES.has(err.code))) {
         // The client can send a better CSR, or try again once the server recovers: back to ready.
@@ -121,6 +120,10 @@ export function orderRoutes(app: FastifyInstance, ctx: AcmeContext): void {
       await store.setOrderStatus(order.id, "processing", "invalid", { error: doc });
       throw err;
     }
+    // Outside the refusal path: a certificate exists now, so a storage error here must not mark the
+    // order invalid (it stays processing, and the sweep ends it if this write never happens).
+    const valid = await store.setOrderStatus(order.id, "processing", "valid", { certificateSerial: issued.serialHex });
+    return sendOrder(ctx, reply, valid ?? processing, authzs, urls);
   });
 }
 
