@@ -8,7 +8,7 @@ import type { Authority } from "../ca/authority.js";
 import type { AuditLog, CertificateReader, ProvisionerRecord, ProvisionerSource } from "../ca/ports.js";
 import type { AcmeSettings } from "../ca/provisioners/index.js";
 import type { EabKeyBox } from "./eab.js";
-import { algorithmsFor, assertAccountAlgorithm, importJwk, parseJws, publicJwk, thumbprint, verifySignature, type AccountAlgorithm, type ParsedJws, type PublicJwk } from "./jws.js";
+import { algorithmsFor, assertAccountAlgorithm, importJwk, jwkOf, parseJws, publicJwk, thumbprint, verifySignature, type AccountAlgorithm, type ParsedJws, type PublicJwk } from "./jws.js";
 import type { NonceService } from "./nonces.js";
 import type { AccountRecord, AcmeStore } from "./ports.js";
 import { AcmeProblem } from "./problems.js";
@@ -70,8 +70,7 @@ class KeyCache {
     let k = this.#map.get(spelling);
     if (!k) {
       const key = importJwk(jwk);
-      const e = key.export({ format: "jwk" }) as Record<string, string>;
-      const canonical: PublicJwk = e.kty === "EC" ? { kty: "EC", crv: e.crv!, x: e.x!, y: e.y! } : e.kty === "RSA" ? { kty: "RSA", n: e.n!, e: e.e! } : { kty: "OKP", crv: e.crv!, x: e.x! };
+      const canonical = jwkOf(key);
       k = { key, jwk: canonical, thumbprint: thumbprint(canonical) };
       if (this.#map.size >= 10_000) this.#map.delete(this.#map.keys().next().value!);
       this.#map.set(spelling, k);

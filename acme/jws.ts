@@ -164,6 +164,13 @@ export function importJwk(jwk: PublicJwk): KeyObject {
   return key;
 }
 
+/** The public JWK of a key as Node exports it: one spelling per key (fixed-length coordinates, no
+ * leading zeros), the form thumbprints are computed on. */
+export function jwkOf(key: KeyObject): PublicJwk {
+  const e = key.export({ format: "jwk" }) as Record<string, string>;
+  return e.kty === "EC" ? { kty: "EC", crv: e.crv!, x: e.x!, y: e.y! } : e.kty === "RSA" ? { kty: "RSA", n: e.n!, e: e.e! } : { kty: "OKP", crv: e.crv!, x: e.x! };
+}
+
 /** Verifies the JWS signature with `key` under `alg`. */
 export function verifySignature(jws: ParsedJws, alg: AccountAlgorithm, key: KeyObject): boolean {
   const input = Buffer.from(`${jws.raw.protected}.${jws.raw.payload}`, "ascii");

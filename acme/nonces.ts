@@ -48,13 +48,6 @@ export class NonceService {
     return buf.toString("base64url");
   }
 
-  /** The reason a nonce is unusable, or null once it has been consumed by this call. */
-  async consume(nonce: string | undefined): Promise<string | null> {
-    const expiresAt = this.check(nonce);
-    if (typeof expiresAt === "string") return expiresAt;
-    return (await this.#store.consumeNonce(nonce!, expiresAt)) ? null : "the nonce has already been used";
-  }
-
   /** Spends a nonce `check` has accepted (its expiry is what check returned). */
   spend(nonce: string, expiresAt: Date): Promise<boolean> {
     return this.#store.consumeNonce(nonce, expiresAt);

@@ -100,10 +100,8 @@ export interface AcmeStore extends UsedNonceStore {
   /** Stores the order and its authorizations; "replaced" if `order.replaces` names a certificate
    * another live order already replaces. */
   createOrder(order: OrderRecord, authzs: AuthzRecord[]): Promise<void | "replaced">;
-  order(id: string): Promise<OrderRecord | null>;
   /** The order with its authorizations, in one read. */
   orderWithAuthzs(id: string): Promise<{ order: OrderRecord; authzs: AuthzRecord[] } | null>;
-  authzsOfOrder(orderId: string): Promise<AuthzRecord[]>;
   /** pending → processing, only while every authorization of the order is valid and unexpired (so a
    * deactivation that commits first wins); null otherwise. */
   beginFinalize(id: string, now: Date): Promise<OrderRecord | null>;

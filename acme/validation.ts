@@ -58,10 +58,6 @@ export class ValidationRunner {
     return r !== undefined;
   }
 
-  isRunning(authzId: string): boolean {
-    return this.#running.has(authzId);
-  }
-
   /** Ends validations abandoned by a replica that stopped: a challenge left "processing" longer than
    * any attempt sequence takes becomes invalid, with its authorization and order; and orders left
    * "processing" by an interrupted finalize become invalid. Run periodically on every replica. */

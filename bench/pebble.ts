@@ -42,7 +42,8 @@ export function havePebble(): boolean {
   return spawnSync("pebble", ["-h"]).error === undefined;
 }
 
-function cpuSecondsOf(pid: number): number {
+/** CPU a process has used so far (user + system), from /proc. */
+export function cpuSecondsOf(pid: number): number {
   try {
     // Fields after "(comm)": state is field 3, utime 14 and stime 15, in clock ticks (100 Hz on Linux).
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");

@@ -7,6 +7,7 @@ import { get } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "../test/support/acme.js";
+import { cpuSecondsOf } from "./pebble.js";
 
 export interface SignetProcess {
   directoryUrl: string;
@@ -62,14 +63,7 @@ export async function startSignetProcess(opts: { databaseUrl?: string; challenge
     directoryUrl: `https://127.0.0.1:${httpsPort}/acme/acme/directory`,
     caPem: readFileSync(rootFile, "utf8"),
     pid: child.pid!,
-    cpuSeconds() {
-      try {
-        const f = readFileSync(`/proc/${child.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-        return (Number(f[11]) + Number(f[12])) / 100;
-      } catch {
-        return 0;
-      }
-    },
+    cpuSeconds: () => cpuSecondsOf(child.pid!),
     async close() {
       child.kill("SIGTERM");
       await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);

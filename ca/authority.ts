@@ -136,6 +136,11 @@ export class Authority {
     return this.#deps.root;
   }
 
+  /** The authority-wide lifetime floor and cap, for front ends that vet a requested validity early. */
+  get lifetime(): Readonly<LifetimeLimits> {
+    return this.#deps.lifetime;
+  }
+
   async sign(request: IssueRequest): Promise<IssuedCertificate> {
     const started = performance.now();
     try {

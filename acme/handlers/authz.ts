@@ -70,17 +70,17 @@ export function authzRoutes(app: FastifyInstance, ctx: AcmeContext): void {
       },
       authz,
     );
-    const now2 = started?.challenges.find((c) => c.type === type);
-    if (!started || !now2) throw new AcmeProblem("malformed", "no such challenge", { status: 404 });
-    if (now2.status === "processing" && wrote) {
-      validations.start(started, type, now2.token, keyAuthorization(now2.token, auth.account.thumbprint));
+    const moved = started?.challenges.find((c) => c.type === type);
+    if (!started || !moved) throw new AcmeProblem("malformed", "no such challenge", { status: 404 });
+    if (moved.status === "processing" && wrote) {
+      validations.start(started, type, moved.token, keyAuthorization(moved.token, auth.account.thumbprint));
       void reply.header("retry-after", String(POLL_AFTER_SECONDS));
-    } else if (now2.status === "processing") {
+    } else if (moved.status === "processing") {
       void reply.header("retry-after", String(POLL_AFTER_SECONDS));
     } else if (started.challenges.some((c) => c.status === "processing")) {
       throw new AcmeProblem("malformed", "another challenge of this authorization is being validated");
     }
-    return reply.send(challengeView(started.id, now2, urls));
+    return reply.send(challengeView(started.id, moved, urls));
   });
 }
 

@@ -7,7 +7,7 @@ import type { CertificateRecord } from "../../ca/ports.js";
 import { parseCertificate, toPem } from "../../ca/x509/index.js";
 import { parseCertId, renewalWindow } from "../ari.js";
 import { assertPostAsGet, objectPayload, type AcmeContext } from "../context.js";
-import { thumbprint, type PublicJwk } from "../jws.js";
+import { jwkOf, thumbprint } from "../jws.js";
 import { AcmeProblem } from "../problems.js";
 
 /** Chain 0: leaf + issuing CA (what clients install). Chain 1: the same, plus the root, for relying
@@ -16,11 +16,11 @@ const CHAINS = 2;
 
 export function certificateRoutes(app: FastifyInstance, ctx: AcmeContext): void {
   const { authority, certificates } = ctx.deps;
+  // The CA certificates of every chain, PEM-encoded once each.
   const pemOf = new Map<string, string>();
-  const caPem = (der: Buffer) => {
-    const k = der.toString("base64");
-    let p = pemOf.get(k);
-    if (!p) pemOf.set(k, (p = toPem("CERTIFICATE", der)));
+  const caPem = (ca: { id: string; certDer: Buffer }) => {
+    let p = pemOf.get(ca.id);
+    if (!p) pemOf.set(ca.id, (p = toPem("CERTIFICATE", ca.certDer)));
     return p;
   };
 
@@ -33,8 +33,8 @@ export function certificateRoutes(app: FastifyInstance, ctx: AcmeContext): void 
     if (cert.accountId !== auth.account.id) throw new AcmeProblem("unauthorized", "the certificate belongs to another account");
     const issuer = cert.issuerId === authority.intermediate.id ? authority.intermediate : cert.issuerId === authority.root.id ? authority.root : null;
     const parts = [toPem("CERTIFICATE", cert.der)];
-    if (issuer) parts.push(caPem(issuer.certDer));
-    if (chain === 1 && issuer && issuer !== authority.root) parts.push(caPem(authority.root.certDer));
+    if (issuer) parts.push(caPem(issuer));
+    if (chain === 1 && issuer && issuer !== authority.root) parts.push(caPem(authority.root));
     const links = Array.from({ length: CHAINS }, (_, i) => i)
       .filter((i) => i !== chain)
       .map((i) => `<${i === 0 ? urls.certificate(serial) : urls.alternate(serial, i)}>;rel="alternate"`);
@@ -116,10 +116,7 @@ async function holdsAuthorizations(ctx: AcmeContext, accountId: string, cert: Ce
 
 function spkiThumbprint(spki: Buffer): string | null {
   try {
-    const jwk = createPublicKey({ key: spki, format: "der", type: "spki" }).export({ format: "jwk" }) as Record<string, string>;
-    const pub: PublicJwk =
-      jwk.kty === "EC" ? { kty: "EC", crv: jwk.crv!, x: jwk.x!, y: jwk.y! } : jwk.kty === "RSA" ? { kty: "RSA", n: jwk.n!, e: jwk.e! } : { kty: "OKP", crv: jwk.crv!, x: jwk.x! };
-    return thumbprint(pub);
+    return thumbprint(jwkOf(createPublicKey({ key: spki, format: "der", type: "spki" })));
   } catch {
     return null;
   }

@@ -32,7 +32,7 @@ export function orderRoutes(app: FastifyInstance, ctx: AcmeContext): void {
     const now = ctx.now();
     const identifiers = parseIdentifiers(body.identifiers, { wildcards: settings.wildcards, ip: settings.ipIdentifiers });
     await checkNames(ctx, provisioner, identifiers);
-    const { notBefore, notAfter } = validity(body, provisioner, now);
+    const { notBefore, notAfter } = validity(body, provisioner, ctx.deps.authority.lifetime.minSeconds, now);
     const profile = pickProfile(body.profile, provisioner);
     const replaces = await checkReplaces(ctx, body.replaces, auth.account, identifiers);
     await checkRateLimits(ctx, auth.account, settings, now);
@@ -172,7 +172,7 @@ function parseTime(v: unknown, field: string): Date | null {
 
 /** notBefore/notAfter (§7.1.3): Signet issues from now, so notBefore may not lie ahead; notAfter must
  * give a lifetime within the provisioner's bounds. */
-function validity(body: Record<string, unknown>, p: ProvisionerRecord, now: Date): { notBefore: Date | null; notAfter: Date | null } {
+function validity(body: Record<string, unknown>, p: ProvisionerRecord, minSeconds: number, now: Date): { notBefore: Date | null; notAfter: Date | null } {
   const notBefore = parseTime(body.notBefore, "notBefore");
   const notAfter = parseTime(body.notAfter, "notAfter");
   if (notBefore && notBefore.getTime() > now.getTime() + 60_000) throw new AcmeProblem("malformed", "notBefore in the future is not supported: certificates are valid from issuance");
@@ -180,7 +180,7 @@ function validity(body: Record<string, unknown>, p: ProvisionerRecord, now: Date
     const seconds = (notAfter.getTime() - now.getTime()) / 1000;
     if (notBefore && notAfter <= notBefore) throw new AcmeProblem("malformed", "notAfter must be after notBefore");
     if (seconds > p.maxLifetimeSeconds) throw new AcmeProblem("malformed", `notAfter is beyond this provisioner's maximum lifetime of ${p.maxLifetimeSeconds}s`);
-    if (seconds < 300) throw new AcmeProblem("malformed", "notAfter leaves less than the minimum certificate lifetime");
+    if (seconds < minSeconds) throw new AcmeProblem("malformed", `notAfter leaves less than the minimum certificate lifetime of ${minSeconds}s`);
   }
   return { notBefore, notAfter };
 }

@@ -291,11 +291,6 @@ export class SqlAcmeStore implements AcmeStore {
     );
   }
 
-  async order(id: string): Promise<OrderRecord | null> {
-    const rows = await this.sql.query<OrderRow>(`SELECT ${ORDER_COLUMNS} FROM acme_orders WHERE id = $1`, [id]);
-    return rows[0] ? order(rows[0]) : null;
-  }
-
   async orderWithAuthzs(id: string): Promise<{ order: OrderRecord; authzs: AuthzRecord[] } | null> {
     const rows = await this.sql.query<OrderRow & { authzs: (Omit<AuthzRow, "expires"> & { expires: string })[] | null }>(
       `SELECT ${ORDER_COLUMNS.split(", ").map((c) => `o.${c}`).join(", ")},
@@ -306,11 +301,6 @@ export class SqlAcmeStore implements AcmeStore {
     const r = rows[0];
     if (!r) return null;
     return { order: order(r), authzs: (r.authzs ?? []).map((a) => authz({ ...a, expires: new Date(a.expires) })) };
-  }
-
-  async authzsOfOrder(orderId: string): Promise<AuthzRecord[]> {
-    const rows = await this.sql.query<AuthzRow>(`SELECT ${AUTHZ_COLUMNS} FROM acme_authorizations WHERE order_id = $1`, [orderId]);
-    return rows.map(authz);
   }
 
   async beginFinalize(id: string, now: Date): Promise<OrderRecord | null> {

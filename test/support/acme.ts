@@ -6,7 +6,7 @@ import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startTestDns, type TestDns } from "./dns-server.js";
-import { startTestServer, type StartOptions, type TestServer } from "./server.js";
+import { fetchRaw, startTestServer, type StartOptions, type TestServer } from "./server.js";
 
 export interface AcmeTestbed {
   signet: TestServer;
@@ -97,7 +97,6 @@ export function opensslVerify(rootFile: string, chainPem: string, purpose?: "ssl
 
 /** An admin API call. */
 export async function admin<T = Record<string, unknown>>(signet: TestServer, method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
-  const { fetchRaw } = await import("./server.js");
   const res = await fetchRaw(`${signet.httpsUrl}${path}`, {
     method,
     ca: signet.rootPem,
