@@ -1,43 +1,15 @@
 // External Account Binding keys (RFC 8555 §7.3.4): created by an operator (`signet eab create`, the
 // admin API, later the attestation front door), shown once, stored encrypted, checked at newAccount.
-import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { AUDIT_EVENTS } from "../ca/audit.js";
 import type { AuditLog, ProvisionerRecord } from "../ca/ports.js";
 import type { AcmeStore, EabKeyRecord } from "./ports.js";
 
-const IV = 12;
-const TAG = 16;
 const HMAC_KEY_BYTES = 32;
 
 /** AES-256-GCM over EAB HMAC keys, bound to their kid (the AAD), so a row cannot be moved to another. */
-export class EabKeyBox {
-  readonly #key: Buffer;
-  constructor(key: Buffer) {
-    if (key.length !== 32) throw new Error("the EAB wrapping key must be 32 bytes");
-    this.#key = key;
-  }
-
-  seal(kid: string, hmacKey: Buffer): Buffer {
-    const iv = randomBytes(IV);
-    const c = createCipheriv("aes-256-gcm", this.#key, iv);
-    c.setAAD(Buffer.from(kid, "utf8"));
-    const ct = Buffer.concat([c.update(hmacKey), c.final()]);
-    return Buffer.concat([iv, c.getAuthTag(), ct]);
-  }
-
-  /** null when the ciphertext does not open (another CA key, or tampering). */
-  open(kid: string, sealed: Buffer): Buffer | null {
-    if (sealed.length <= IV + TAG) return null;
-    try {
-      const d = createDecipheriv("aes-256-gcm", this.#key, sealed.subarray(0, IV));
-      d.setAAD(Buffer.from(kid, "utf8"));
-      d.setAuthTag(sealed.subarray(IV, IV + TAG));
-      return Buffer.concat([d.update(sealed.subarray(IV + TAG)), d.final()]);
-    } catch {
-      return null;
-    }
-  }
-}
+export { SecretBox as EabKeyBox } from "../ca/keys/secret-box.js";
+import type { SecretBox as EabKeyBox } from "../ca/keys/secret-box.js";
 
 export interface CreatedEabKey {
   kid: string;

@@ -30,6 +30,11 @@ export const AUDIT_EVENTS = {
   acmeAccountKeyChanged: "acme.account.key_changed",
   acmeEabCreated: "acme.eab.created",
   acmeEabRevoked: "acme.eab.revoked",
+  scepChallengeCreated: "scep.challenge.created",
+  scepRequestPending: "scep.request.pending",
+  scepRequestApproved: "scep.request.approved",
+  scepRequestRejected: "scep.request.rejected",
+  scepRequestRefused: "scep.request.refused",
 } as const;
 
 /** JSON with object keys sorted at every level; the form the hash is computed over. */

@@ -18,6 +18,10 @@ export const ERROR_CODES = {
   bad_revocation_reason: "the revocation reason is not an RFC 5280 reason code",
   bad_ocsp_request: "the OCSP request cannot be parsed",
   bad_crl: "the CRL cannot be parsed",
+  bad_scep_message: "the SCEP message (CMS) cannot be parsed",
+  bad_scep_signature: "the SCEP message's signature does not verify",
+  bad_scep_algorithm: "the SCEP message uses an algorithm that is not supported",
+  bad_challenge: "the SCEP challenge password is wrong, used or expired",
   // refused by policy
   forbidden_key: "the public key type or size is not allowed",
   forbidden_name: "a requested name is not allowed by policy",
@@ -29,6 +33,7 @@ export const ERROR_CODES = {
   unknown_certificate: "no such certificate",
   already_revoked: "the certificate is already revoked",
   conflict: "the request conflicts with the current state",
+  pending: "the request awaits an operator's approval",
   // authentication
   unauthenticated: "authentication is required",
   forbidden: "the caller may not do this",

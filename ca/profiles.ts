@@ -6,7 +6,7 @@ import { SignetError } from "./errors.js";
 import * as ext from "./x509/extensions.js";
 import { OID } from "./x509/oids.js";
 
-export const PROFILE_NAMES = ["client", "server", "client-server", "intermediate", "ocsp-responder"] as const;
+export const PROFILE_NAMES = ["client", "server", "client-server", "intermediate", "ocsp-responder", "scep-ra"] as const;
 export type ProfileName = (typeof PROFILE_NAMES)[number];
 
 export function isProfileName(v: unknown): v is ProfileName {
@@ -57,6 +57,13 @@ const PROFILES: Record<ProfileName, ProfileShape> = {
     extKeyUsage: [OID.ekuOcspSigning],
     keyUsage: () => ["digitalSignature"],
     ocspResponder: true,
+  },
+  // The SCEP registration authority: clients encrypt requests to its key and it signs the answers
+  // (RFC 8894 §2.1.1); no EKU, since it is no TLS endpoint.
+  "scep-ra": {
+    ca: false,
+    extKeyUsage: [],
+    keyUsage: () => ["digitalSignature", "keyEncipherment"],
   },
 };
 

@@ -136,6 +136,29 @@ export async function ensureAcmeProvisioner(s: Services, caCreated: boolean): Pr
   );
 }
 
+const SCEP_BOOTSTRAP_KEY = "bootstrap.scep_provisioner";
+
+/** Once per database (so deleting it sticks): the zero-config SCEP provisioner, "scep". It enrols with
+ * one-time challenges only (`signet scep challenge`), so it opens nothing until an operator hands
+ * one out; client certificates with the default lifetime. */
+export async function ensureScepProvisioner(s: Services): Promise<void> {
+  const claimed = await s.db.prisma.setting.createMany({ data: [{ key: SCEP_BOOTSTRAP_KEY, value: { at: new Date().toISOString() } }], skipDuplicates: true });
+  if (claimed.count === 0 || (await s.provisioners.get("scep"))) return;
+  await s.provisioners.upsert(
+    {
+      name: "scep",
+      type: "scep",
+      profile: "client",
+      defaultLifetimeSeconds: s.config.defaultLifetimeSeconds,
+      maxLifetimeSeconds: s.config.maxLifetimeSeconds,
+      policy: {},
+      options: { description: "Zero-config SCEP provisioner (one-time challenges: signet scep challenge)", dynamicChallenges: true },
+      enabled: true,
+    },
+    "system:bootstrap",
+  );
+}
+
 const ROOT_EXPORTS_AUDITED = "audit.root_key_exports";
 
 /** `signet ca export-root-key` and `init --offline-root` run where the embedded database may be held

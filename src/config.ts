@@ -44,6 +44,8 @@ export interface Config {
   ocspValiditySeconds: number;
   /** SIGNET_OCSP_RESPONDER_LIFETIME: lifetime of the delegated OCSP responder certificate (renewed at 2/3). */
   ocspResponderLifetimeSeconds: number;
+  /** SIGNET_SCEP_RA_LIFETIME: lifetime of the SCEP RA certificate (a new one is issued at 2/3; older ones keep decrypting until they expire). */
+  scepRaLifetimeSeconds: number;
   /** SIGNET_CRL_VALIDITY: nextUpdate - thisUpdate of full CRLs. */
   crlValiditySeconds: number;
   /** SIGNET_DELTA_CRL_VALIDITY: nextUpdate - thisUpdate of delta CRLs. */
@@ -139,6 +141,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bodyLimit: positiveInt(get("SIGNET_BODY_LIMIT", String(64 * 1024)), "SIGNET_BODY_LIMIT"),
     ocspValiditySeconds: duration("SIGNET_OCSP_VALIDITY", "1h"),
     ocspResponderLifetimeSeconds: duration("SIGNET_OCSP_RESPONDER_LIFETIME", "24h"),
+    scepRaLifetimeSeconds: duration("SIGNET_SCEP_RA_LIFETIME", "30d"),
     crlValiditySeconds: duration("SIGNET_CRL_VALIDITY", "24h"),
     deltaCrlValiditySeconds: duration("SIGNET_DELTA_CRL_VALIDITY", "1h"),
     crlSchedule: cron(get("SIGNET_CRL_SCHEDULE", "0 * * * *"), "SIGNET_CRL_SCHEDULE"),
@@ -171,6 +174,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (cfg.crlValiditySeconds < 60 || cfg.deltaCrlValiditySeconds < 60) throw new SignetError("config_invalid", "SIGNET_CRL_VALIDITY and SIGNET_DELTA_CRL_VALIDITY must be at least 1m");
   if (cfg.acmeValidationTimeoutMs < 1000 || cfg.acmeValidationTimeoutMs > 120_000) throw new SignetError("config_invalid", "SIGNET_ACME_VALIDATION_TIMEOUT must lie between 1s and 2m");
   if (cfg.acmeValidationAttempts > 10) throw new SignetError("config_invalid", "SIGNET_ACME_VALIDATION_ATTEMPTS must be at most 10");
+  if (cfg.scepRaLifetimeSeconds < Math.max(cfg.minLifetimeSeconds, 3600) || cfg.scepRaLifetimeSeconds > cfg.maxLifetimeSeconds) {
+    throw new SignetError("config_invalid", "SIGNET_SCEP_RA_LIFETIME must lie between max(SIGNET_MIN_LIFETIME, 1h) and SIGNET_MAX_LIFETIME");
+  }
   if (cfg.acmeNonceLifetimeSeconds < 60 || cfg.acmeNonceLifetimeSeconds > 86400) throw new SignetError("config_invalid", "SIGNET_ACME_NONCE_LIFETIME must lie between 1m and 24h");
   if (cfg.revocationPollMs < 1000) throw new SignetError("config_invalid", "SIGNET_REVOCATION_POLL must be at least 1s");
   return cfg;

@@ -8,6 +8,9 @@ import type { CaMaterial } from "../ca/ca-material.js";
 import { describePublicKey, parseCertificate } from "../ca/x509/index.js";
 import { issuerUrls, type Config } from "./config.js";
 import { SqlAcmeStore } from "./db/acme-store.js";
+import { SqlScepStore } from "./db/scep-store.js";
+import { ScepService } from "../scep/index.js";
+import { RaKeys } from "./scep/ra-keys.js";
 import { AdminTokenRepository } from "./db/admin-tokens.js";
 import { AuditRepository } from "./db/audit.js";
 import { CertificateRepository } from "./db/certificates.js";
@@ -36,6 +39,11 @@ export interface Services {
   authority: Authority;
   /** ACME state, nonces and EAB keys, shared by every replica on one database. */
   acme: { store: SqlAcmeStore; nonces: NonceService; eabBox: EabKeyBox };
+  /** SCEP transactions and challenges, the shared RA credential, and the enrolment logic. The RA
+   * is loaded (and issued on first use) by the server at start-up: ra.start(). */
+  scep: { store: SqlScepStore; ra: RaKeys; service: ScepService };
+  /** Where GetCRL reads the published CRL from (set by the server once revocation has started). */
+  scepCrl: { source: (issuerId: string) => Buffer | null };
   ca: CaMaterial;
   metrics: Metrics;
   close(): Promise<void>;
@@ -90,6 +98,10 @@ export async function openServices(cfg: Config, log: Logger, ca: CaMaterial, db?
     ...(csrVerifier ? { csrVerifier } : {}),
   });
   const acmeStore = new SqlAcmeStore(database.raw);
+  const scepStore = new SqlScepStore(database.raw);
+  const ra = new RaKeys(scepStore, authority, ca.intermediate.signer.deriveSecret("signet scep ra v1"), log.child({ component: "scep" }), { lifetimeSeconds: cfg.scepRaLifetimeSeconds });
+  // GetCRL answers with the published CRL; the server sets the source once revocation has started.
+  const scepCrl: { source: (issuerId: string) => Buffer | null } = { source: () => null };
   return {
     config: cfg,
     log,
@@ -109,9 +121,24 @@ export async function openServices(cfg: Config, log: Logger, ca: CaMaterial, db?
       nonces: new NonceService(ca.intermediate.signer.deriveSecret("signet acme nonce v1"), acmeStore, { lifetimeSeconds: cfg.acmeNonceLifetimeSeconds }),
       eabBox: new EabKeyBox(ca.intermediate.signer.deriveSecret("signet acme eab v1")),
     },
+    scep: {
+      store: scepStore,
+      ra,
+      service: new ScepService({
+        authority,
+        certificates,
+        provisioners,
+        store: scepStore,
+        audit: journal,
+        ra,
+        crl: (id) => scepCrl.source(id),
+      }),
+    },
+    scepCrl,
     ca,
     metrics,
     async close() {
+      ra.stop();
       await journal.drain();
       await csrVerifier?.close();
       await database.close();

@@ -103,7 +103,7 @@ export function acmeSettings(options: Record<string, unknown>): AcmeSettings {
 
 /** Profiles an ACME client may ask for by name (draft-ietf-acme-profiles): never CA or responder certificates. */
 export function acmeProfiles(p: Pick<ProvisionerRecord, "profile" | "options">): ProfileName[] {
-  return allowedProfiles(p.profile, p.options).filter((n) => n !== "intermediate" && n !== "ocsp-responder");
+  return allowedProfiles(p.profile, p.options).filter((n) => n !== "intermediate" && n !== "ocsp-responder" && n !== "scep-ra");
 }
 
 export interface OrderIdentifiers {

@@ -4,6 +4,7 @@ import { validateNamePolicy } from "../policy/index.js";
 import type { ProvisionerRecord, ProvisionerType } from "../ports.js";
 import { isProfileName, PROFILE_NAMES } from "../profiles.js";
 import { acmeSettings } from "./acme.js";
+import { normaliseScepOptions, scepSettings } from "./scep.js";
 
 export const PROVISIONER_TYPES: readonly ProvisionerType[] = ["admin", "acme", "scep", "attestation"];
 const NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -57,15 +58,20 @@ export function validateProvisioner(input: Record<string, unknown>, limits: Life
   const policy = validateNamePolicy(input.policy ?? {});
   const options = input.options ?? {};
   if (typeof options !== "object" || options === null || Array.isArray(options)) bad("options must be an object", "options");
-  const opts = options as Record<string, unknown>;
+  let opts = options as Record<string, unknown>;
   if (opts.allowedProfiles !== undefined) {
     if (!Array.isArray(opts.allowedProfiles) || !opts.allowedProfiles.every(isProfileName)) {
       bad(`options.allowedProfiles must be a list of ${PROFILE_NAMES.join(", ")}`, "options.allowedProfiles");
     }
   }
   if (type === "acme") {
-    if (profile === "intermediate" || profile === "ocsp-responder") bad(`an ACME provisioner cannot issue the ${profile} profile`, "profile");
+    if (profile === "intermediate" || profile === "ocsp-responder" || profile === "scep-ra") bad(`an ACME provisioner cannot issue the ${profile} profile`, "profile");
     acmeSettings(opts);
+  }
+  if (type === "scep") {
+    if (profile === "intermediate" || profile === "ocsp-responder" || profile === "scep-ra") bad(`a SCEP provisioner cannot issue the ${profile} profile`, "profile");
+    opts = normaliseScepOptions(opts);
+    scepSettings(opts);
   }
   const enabled = input.enabled ?? true;
   if (typeof enabled !== "boolean") bad("enabled must be a boolean", "enabled");

@@ -27,7 +27,7 @@ export const TAG = {
 
 /** The error codes a decoding failure may carry: the caller says which, since the same bytes are a
  * CSR problem on the issuance path and a PEM/DER problem when importing a certificate. */
-export type DerErrorCode = "bad_csr" | "bad_pem" | "bad_ocsp_request" | "bad_crl";
+export type DerErrorCode = "bad_csr" | "bad_pem" | "bad_ocsp_request" | "bad_crl" | "bad_scep_message";
 
 function fail(code: DerErrorCode, message: string): never {
   throw new SignetError(code, message);

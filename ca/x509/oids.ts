@@ -145,6 +145,34 @@ export const PBES2_OIDS = {
   aes256Cbc: "2.16.840.1.101.3.4.1.42",
 } as const;
 
+/** CMS (RFC 5652) content types and attributes, and the content-encryption and key-transport
+ * algorithms SCEP messages use (RFC 3565 AES-CBC, RFC 3370 3DES-CBC and rsaEncryption, RFC 8017 OAEP). */
+export const CMS_OIDS = {
+  data: "1.2.840.113549.1.7.1",
+  signedData: "1.2.840.113549.1.7.2",
+  envelopedData: "1.2.840.113549.1.7.3",
+  contentType: "1.2.840.113549.1.9.3",
+  messageDigest: "1.2.840.113549.1.9.4",
+  signingTime: "1.2.840.113549.1.9.5",
+  rsaEncryption: "1.2.840.113549.1.1.1",
+  rsaesOaep: "1.2.840.113549.1.1.7",
+  aes128Cbc: "2.16.840.1.101.3.4.1.2",
+  aes192Cbc: "2.16.840.1.101.3.4.1.22",
+  aes256Cbc: "2.16.840.1.101.3.4.1.42",
+  desEde3Cbc: "1.2.840.113549.3.7",
+  desCbc: "1.3.14.3.2.7",
+} as const;
+
+/** SCEP's authenticated attributes (RFC 8894 §3.2.1, Verisign's arc 2.16.840.1.113733.1.9). */
+export const SCEP_OIDS = {
+  messageType: "2.16.840.1.113733.1.9.2",
+  pkiStatus: "2.16.840.1.113733.1.9.3",
+  failInfo: "2.16.840.1.113733.1.9.4",
+  senderNonce: "2.16.840.1.113733.1.9.5",
+  recipientNonce: "2.16.840.1.113733.1.9.6",
+  transactionID: "2.16.840.1.113733.1.9.7",
+} as const;
+
 /** Every OID above under one flat, prefixed name, for call sites that want a single import. */
 export const OID = {
   ...EXTENSION_OIDS,

@@ -12,7 +12,7 @@ import { buildHttpsApp, TLS_OPTIONS } from "./https-app.js";
 import { ensureSystemProvisioner, issueServerTls } from "./tls.js";
 import { RevocationService } from "../revocation/service.js";
 import { ChallengeValidator, ValidationRunner } from "../../acme/index.js";
-import { ensureAcmeProvisioner } from "../bootstrap.js";
+import { ensureAcmeProvisioner, ensureScepProvisioner } from "../bootstrap.js";
 
 const ABANDONED_AFTER_SECONDS = 600;
 
@@ -39,6 +39,7 @@ export async function startServer(cfg: Config, log: Logger, env: NodeJS.ProcessE
     const { adminTokenFile } = await bootstrapDatabase(s, prepared.created);
     await ensureSystemProvisioner(s);
     await ensureAcmeProvisioner(s, prepared.created);
+    await ensureScepProvisioner(s);
     // An intent older than any request can take belongs to a process that stopped mid-issuance.
     const abandoned = await s.journal.sweepAbandoned(ABANDONED_AFTER_SECONDS);
     if (abandoned.length > 0) log.warn({ serials: abandoned }, "marked abandoned certificate intents as failed");
@@ -46,6 +47,9 @@ export async function startServer(cfg: Config, log: Logger, env: NodeJS.ProcessE
     // CRLs generated and the OCSP responder certificate issued before the ports open.
     rev = new RevocationService(s);
     await rev.start();
+    const revocation = rev;
+    s.scepCrl.source = (id) => revocation.crls.current(id, "full")?.der ?? null;
+    await s.scep.ra.start();
     let ready = false;
     validations = new ValidationRunner(
       s.acme.store,

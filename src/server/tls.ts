@@ -12,7 +12,7 @@ import type { TlsMaterial } from "./https-app.js";
 
 export const SYSTEM_PROVISIONER = "signet-system";
 
-const SYSTEM_PROFILES = ["server", "client-server", "ocsp-responder"];
+const SYSTEM_PROFILES = ["server", "client-server", "ocsp-responder", "scep-ra"];
 
 /** Creates signet-system, or lets an existing one (from an older version) issue every profile
  * Signet needs for itself, keeping the rest of its definition. */

@@ -1,0 +1,206 @@
+// The SCEP provisioner type: what a SCEP provisioner's options mean and how they are validated when
+// an operator writes them, and the sign options an enrolment adds to the pipeline (what a one-time
+// challenge was bound to; what a renewal must keep).
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { SignetError } from "../errors.js";
+import type { Names } from "../ports.js";
+import { lifetimeWithinProvisioner, profileAllowed, provisionerDefaults, validateRoles, validateText, MAX_IDENTITY, MAX_NODE_ID } from "./common.js";
+import type { ProvisionerBehaviour, SignOption } from "./sign-options.js";
+
+/** A SCEP provisioner's options, with defaults applied. */
+export interface ScepSettings {
+  /** "sha256$<salt hex>$<hash hex>" of the static challengePassword, or null for none. Written as
+   * `challenge` (the secret itself), stored only hashed. */
+  challengeHash: string | null;
+  /** One-time challenges created by `signet scep challenge` / the admin API are accepted. */
+  dynamicChallenges: boolean;
+  /** Requests wait PENDING until an operator approves them. */
+  manualApproval: boolean;
+  /** RenewalReq signed with a still-valid certificate of this provisioner is accepted without a challenge. */
+  renewal: boolean;
+  /** DES3 content encryption, and SHA-1 in answers and GetCACaps (old devices only). */
+  legacy: boolean;
+  /** Refuse requests signed with SHA-1. Off by default: micromdm's scepclient and many devices sign
+   * requests with SHA-1 whatever GetCACaps says (scep/DIVERGENCES.md). */
+  requireSha2: boolean;
+  /** An external check of challenge and CSR (Intune/Jamf-style); fail-closed. */
+  webhook: { url: string; timeoutMs: number } | null;
+}
+
+export const SCEP_DEFAULTS: ScepSettings = {
+  challengeHash: null,
+  dynamicChallenges: true,
+  manualApproval: false,
+  renewal: true,
+  legacy: false,
+  requireSha2: false,
+  webhook: null,
+};
+
+const KNOWN = new Set(["allowedProfiles", "description", "challenge", "challengeHash", "dynamicChallenges", "manualApproval", "renewal", "legacy", "requireSha2", "webhook"]);
+const HASH = /^sha256\$[0-9a-f]{32}\$[0-9a-f]{64}$/;
+export const MIN_STATIC_CHALLENGE = 16;
+
+function bad(message: string, path: string): never {
+  throw new SignetError("bad_provisioner", message, { detail: { path } });
+}
+
+function bool(v: unknown, def: boolean, path: string): boolean {
+  if (v === undefined) return def;
+  if (typeof v !== "boolean") bad(`${path} must be true or false`, path);
+  return v as boolean;
+}
+
+/** Hashes a static challenge for storage: salted SHA-256 (a static challenge must be a long random
+ * secret; at least 16 characters are required). */
+export function hashChallenge(secret: string): string {
+  const salt = randomBytes(16).toString("hex");
+  return `sha256$${salt}$${createHash("sha256").update(salt).update(secret).digest("hex")}`;
+}
+
+export function challengeMatches(stored: string, offered: string): boolean {
+  const [, salt, hex] = stored.split("$") as [string, string, string];
+  const want = Buffer.from(hex, "hex");
+  const got = createHash("sha256").update(salt).update(offered).digest();
+  return timingSafeEqual(want, got);
+}
+
+/** Normalises options as an operator wrote them: a plain `challenge` becomes `challengeHash`. */
+export function normaliseScepOptions(options: Record<string, unknown>): Record<string, unknown> {
+  const { challenge, ...rest } = options;
+  if (challenge === undefined) return options;
+  if (challenge === null) return { ...rest, challengeHash: null };
+  if (typeof challenge !== "string" || challenge.length < MIN_STATIC_CHALLENGE || challenge.length > 256) {
+    bad(`options.challenge must be ${MIN_STATIC_CHALLENGE}-256 characters (a long random secret)`, "options.challenge");
+  }
+  return { ...rest, challengeHash: hashChallenge(challenge) };
+}
+
+/** Reads (and validates) a SCEP provisioner's options. */
+export function scepSettings(options: Record<string, unknown>): ScepSettings {
+  for (const k of Object.keys(options)) if (!KNOWN.has(k)) bad(`unknown SCEP provisioner option ${JSON.stringify(k)}`, `options.${k}`);
+  if (options.challenge !== undefined) bad("options.challenge is stored hashed; write it through the admin API", "options.challenge");
+  const ch = options.challengeHash ?? null;
+  if (ch !== null && (typeof ch !== "string" || !HASH.test(ch))) bad("options.challengeHash is not a stored challenge hash", "options.challengeHash");
+  let webhook: ScepSettings["webhook"] = null;
+  if (options.webhook !== undefined && options.webhook !== null) {
+    const w = options.webhook as Record<string, unknown>;
+    if (typeof w !== "object" || Array.isArray(w)) bad("options.webhook must be an object { url, timeoutMs }", "options.webhook");
+    for (const k of Object.keys(w)) if (k !== "url" && k !== "timeoutMs") bad(`unknown webhook option ${JSON.stringify(k)}`, `options.webhook.${k}`);
+    if (typeof w.url !== "string" || !/^https?:\/\/\S+$/.test(w.url) || w.url.length > 2048) bad("options.webhook.url must be an http(s) URL", "options.webhook.url");
+    const t = w.timeoutMs ?? 5000;
+    if (typeof t !== "number" || !Number.isInteger(t) || t < 100 || t > 30_000) bad("options.webhook.timeoutMs must be an integer from 100 to 30000", "options.webhook.timeoutMs");
+    webhook = { url: w.url as string, timeoutMs: t as number };
+  }
+  const s: ScepSettings = {
+    challengeHash: ch as string | null,
+    dynamicChallenges: bool(options.dynamicChallenges, SCEP_DEFAULTS.dynamicChallenges, "options.dynamicChallenges"),
+    manualApproval: bool(options.manualApproval, SCEP_DEFAULTS.manualApproval, "options.manualApproval"),
+    renewal: bool(options.renewal, SCEP_DEFAULTS.renewal, "options.renewal"),
+    legacy: bool(options.legacy, SCEP_DEFAULTS.legacy, "options.legacy"),
+    requireSha2: bool(options.requireSha2, SCEP_DEFAULTS.requireSha2, "options.requireSha2"),
+    webhook,
+  };
+  if (s.challengeHash === null && !s.dynamicChallenges && !s.webhook && !s.manualApproval) {
+    bad("a SCEP provisioner needs a way to authorise enrolment: a challenge, dynamicChallenges, a webhook or manualApproval", "options");
+  }
+  return s;
+}
+
+/** What a one-time challenge was bound to when it was created. */
+export interface ChallengeBinding {
+  commonName?: string | undefined;
+  /** The names the enrolment may request (a subset is fine); absent: the provisioner's policy decides. */
+  dns?: string[] | undefined;
+  ip?: string[] | undefined;
+  identity?: string | undefined;
+  nodeId?: string | undefined;
+  roles?: string[] | undefined;
+}
+
+export function validateChallengeBinding(b: Record<string, unknown>): ChallengeBinding {
+  const out: ChallengeBinding = {};
+  if (b.commonName !== undefined) out.commonName = validateText(b.commonName, "commonName", 64);
+  if (b.identity !== undefined) out.identity = validateText(b.identity, "identity", MAX_IDENTITY);
+  if (b.nodeId !== undefined) out.nodeId = validateText(b.nodeId, "nodeId", MAX_NODE_ID);
+  if (b.roles !== undefined) out.roles = validateRoles(b.roles);
+  for (const k of ["dns", "ip"] as const) {
+    const v = b[k];
+    if (v === undefined) continue;
+    if (!Array.isArray(v) || v.length > 100 || !v.every((x) => typeof x === "string" && x.length > 0 && x.length <= 253)) {
+      throw new SignetError("bad_request", `${k} must be a list of at most 100 names`);
+    }
+    out[k] = k === "dns" ? (v as string[]).map((x) => x.toLowerCase()) : (v as string[]);
+  }
+  return out;
+}
+
+/** The enrolment may hold only what its one-time challenge was bound to, and carries its identity. */
+export function challengeBound(binding: ChallengeBinding): SignOption[] {
+  return [
+    {
+      kind: "validator",
+      name: "scep-challenge-binding",
+      validate({ csr }) {
+        const cn = csr.subject.commonName;
+        if (binding.commonName !== undefined && cn !== binding.commonName) {
+          throw new SignetError("forbidden_name", `this challenge is for the common name ${JSON.stringify(binding.commonName)}, not ${JSON.stringify(cn ?? "")}`);
+        }
+        const extra: string[] = [];
+        if (binding.dns !== undefined) extra.push(...csr.sans.dns.filter((d) => !binding.dns!.includes(d.toLowerCase())));
+        else if (csr.sans.dns.length > 0 && binding.commonName !== undefined) extra.push(...csr.sans.dns);
+        if (binding.ip !== undefined) extra.push(...csr.sans.ip.filter((a) => !binding.ip!.includes(a)));
+        else if (csr.sans.ip.length > 0 && binding.commonName !== undefined) extra.push(...csr.sans.ip);
+        if (csr.sans.uri.length > 0 || csr.sans.email.length > 0) extra.push(...csr.sans.uri, ...csr.sans.email);
+        if (extra.length > 0) throw new SignetError("forbidden_name", `this challenge does not allow ${extra.join(", ")}`, { detail: { names: extra } });
+      },
+    },
+    {
+      kind: "modifier",
+      name: "scep-challenge-identity",
+      modify(draft) {
+        if (binding.identity !== undefined) draft.identity = binding.identity;
+        if (binding.nodeId !== undefined) draft.nodeId = binding.nodeId;
+        if (binding.roles !== undefined) draft.roles = [...binding.roles];
+      },
+    },
+  ];
+}
+
+/** A renewal keeps the identity of the certificate it renews: the same common name, no new names,
+ * and the same identity, node and roles. */
+export function renewalOf(previous: { commonName: string | null; names: Names; identity: string | null; nodeId: string | null; roles: string[] }): SignOption[] {
+  return [
+    {
+      kind: "validator",
+      name: "scep-renewal-same-identity",
+      validate({ csr }) {
+        const cn = csr.subject.commonName ?? null;
+        if (cn !== previous.commonName) {
+          throw new SignetError("forbidden_name", `a renewal keeps the common name ${JSON.stringify(previous.commonName ?? "")}; the request asks for ${JSON.stringify(cn ?? "")}`);
+        }
+        const extra = [
+          ...csr.sans.dns.filter((d) => !previous.names.dns.includes(d.toLowerCase())),
+          ...csr.sans.ip.filter((a) => !previous.names.ip.includes(a)),
+          ...csr.sans.uri.filter((u) => !previous.names.uri.includes(u)),
+          ...csr.sans.email.filter((e) => !previous.names.email.includes(e)),
+        ];
+        if (extra.length > 0) throw new SignetError("forbidden_name", `a renewal cannot add names: ${extra.join(", ")}`, { detail: { names: extra } });
+      },
+    },
+    {
+      kind: "modifier",
+      name: "scep-renewal-identity",
+      modify(draft) {
+        if (previous.identity !== null) draft.identity = previous.identity;
+        draft.nodeId = previous.nodeId;
+        draft.roles = [...previous.roles];
+      },
+    },
+  ];
+}
+
+/** SCEP front-end requests: the provisioner's profile and default lifetime, within its limits. */
+export const scepProvisioner: ProvisionerBehaviour = {
+  authorizeSign: () => [provisionerDefaults, profileAllowed, lifetimeWithinProvisioner],
+};
