@@ -467,6 +467,106 @@ export function buildProgram(): Command {
       }),
     );
 
+  const scep = program.command("scep").description("SCEP (RFC 8894): one-time challenges and requests awaiting approval");
+  scep
+    .command("challenge")
+    .description("create a one-time challengePassword for a SCEP provisioner; it is printed once and never again")
+    .option("--provisioner <name>", "the SCEP provisioner", "scep")
+    .option("--ttl <duration>", "expire the challenge after this long (e.g. 1h, 7d)", "1h")
+    .option("--cn <name>", "the only common name the enrolment may ask for")
+    .option("--dns <names>", "comma-separated DNS names it may ask for")
+    .option("--ip <addresses>", "comma-separated IP addresses it may ask for")
+    .option("--identity <id>", "identity recorded on the certificate")
+    .option("--node <id>", "node the certificate is issued to (for revoke --node)")
+    .option("--roles <roles>", "comma-separated roles the certificate carries")
+    .option("--note <text>", "what the challenge is for, kept with it")
+    .option("--json", "machine-readable output")
+    .action(
+      run(async (o: JsonFlag & ScepChallengeFlags, _cmd: Command) => {
+        const body = {
+          provisioner: o.provisioner,
+          ttlSeconds: parseDuration(o.ttl, "--ttl"),
+          ...(o.cn ? { commonName: o.cn } : {}),
+          ...(o.dns ? { dns: commaList(o.dns) } : {}),
+          ...(o.ip ? { ip: commaList(o.ip) } : {}),
+          ...(o.identity ? { identity: o.identity } : {}),
+          ...(o.node ? { nodeId: o.node } : {}),
+          ...(o.roles ? { roles: commaList(o.roles) } : {}),
+          ...(o.note ? { note: o.note } : {}),
+        };
+        const c = await apiClient(config()).call<ScepChallengeJson & { challenge: string; url: string }>("POST", "/admin/v1/scep/challenges", body);
+        out(o, c, () =>
+          process.stdout.write(
+            [
+              `challenge:   ${c.challenge}`,
+              "             (shown once: it is stored only hashed and cannot be displayed again)",
+              `url:         ${c.url}`,
+              `provisioner: ${c.provisioner}`,
+              `expires:     ${c.expiresAt}`,
+              `bound to:    ${bindingText(c.binding)}`,
+              `id:          ${c.id}`,
+              "",
+              "single use: give it to one device as its SCEP challengePassword.",
+              "",
+            ].join("\n"),
+          ),
+        );
+      }),
+    );
+  scep
+    .command("challenges")
+    .description("list one-time challenges, newest first (never the secrets)")
+    .option("--provisioner <name>", "only this SCEP provisioner's")
+    .option("--json", "machine-readable output")
+    .action(
+      run(async (o: JsonFlag & { provisioner?: string }, _cmd: Command) => {
+        const r = await apiClient(config()).call<{ items: ScepChallengeJson[] }>("GET", `/admin/v1/scep/challenges${o.provisioner ? `?provisioner=${encodeURIComponent(o.provisioner)}` : ""}`);
+        out(o, r, () => {
+          for (const c of r.items) process.stdout.write(`${c.id}  ${c.provisioner.padEnd(12)} ${c.state.padEnd(8)} expires ${c.expiresAt}  ${bindingText(c.binding)}${c.note ? `  ${c.note}` : ""}\n`);
+          if (r.items.length === 0) process.stdout.write("(no SCEP challenges)\n");
+        });
+      }),
+    );
+  scep
+    .command("pending")
+    .description("list SCEP requests awaiting an operator's approval, oldest first")
+    .option("--provisioner <name>", "only this SCEP provisioner's")
+    .option("--json", "machine-readable output")
+    .action(
+      run(async (o: JsonFlag & { provisioner?: string }, _cmd: Command) => {
+        const q = new URLSearchParams({ status: "pending" });
+        if (o.provisioner) q.set("provisioner", o.provisioner);
+        const r = await apiClient(config()).call<{ items: ScepRequestJson[] }>("GET", `/admin/v1/scep/requests?${q}`);
+        out(o, r, () => {
+          for (const t of r.items) process.stdout.write(`${t.id}  ${t.provisioner.padEnd(12)} ${t.createdAt}  ${t.subject || "(empty subject)"}  ${requestNames(t)}\n`);
+          if (r.items.length === 0) process.stdout.write("(no pending SCEP requests)\n");
+        });
+      }),
+    );
+  scep
+    .command("approve")
+    .description("approve a pending SCEP request: the certificate is issued now and sent at the device's next poll")
+    .argument("<id>", "the request id (signet scep pending)")
+    .option("--json", "machine-readable output")
+    .action(
+      run(async (id: string, o: JsonFlag, _cmd: Command) => {
+        const t = await apiClient(config()).call<ScepRequestJson>("POST", `/admin/v1/scep/requests/${encodeURIComponent(id)}/approve`);
+        out(o, t, () => process.stdout.write(`approved SCEP request ${t.id}: certificate ${t.certificateSerial}\n`));
+      }),
+    );
+  scep
+    .command("reject")
+    .description("reject a pending SCEP request: the device's next poll gets a failure")
+    .argument("<id>", "the request id (signet scep pending)")
+    .option("--reason <text>", "why (kept with the request)")
+    .option("--json", "machine-readable output")
+    .action(
+      run(async (id: string, o: JsonFlag & { reason?: string }, _cmd: Command) => {
+        const t = await apiClient(config()).call<ScepRequestJson>("POST", `/admin/v1/scep/requests/${encodeURIComponent(id)}/reject`, o.reason ? { reason: o.reason } : {});
+        out(o, t, () => process.stdout.write(`rejected SCEP request ${t.id}: ${t.reason}\n`));
+      }),
+    );
+
   program
     .command("revocations")
     .description("read the live revocation feed: what was revoked after a cursor; --follow keeps listening")
@@ -759,4 +859,65 @@ interface EabJson {
   createdAt: string;
   expiresAt: string | null;
   accountId: string | null;
+}
+
+interface ScepChallengeFlags {
+  provisioner: string;
+  ttl: string;
+  cn?: string;
+  dns?: string;
+  ip?: string;
+  identity?: string;
+  node?: string;
+  roles?: string;
+  note?: string;
+}
+
+interface ScepBindingJson {
+  commonName?: string;
+  dns?: string[];
+  ip?: string[];
+  identity?: string;
+  nodeId?: string;
+  roles?: string[];
+}
+
+interface ScepChallengeJson {
+  id: string;
+  provisioner: string;
+  state: string;
+  binding: ScepBindingJson;
+  note: string | null;
+  expiresAt: string;
+}
+
+interface ScepRequestJson {
+  id: string;
+  provisioner: string;
+  status: string;
+  subject: string;
+  names: { dns: string[]; ip: string[] };
+  reason: string | null;
+  certificateSerial: string | null;
+  createdAt: string;
+}
+
+function commaList(v: string): string[] {
+  return v.split(",").map((x) => x.trim()).filter(Boolean);
+}
+
+function bindingText(b: ScepBindingJson): string {
+  const parts = [
+    ...(b.commonName !== undefined ? [`CN=${b.commonName}`] : []),
+    ...(b.dns ?? []).map((n) => `DNS:${n}`),
+    ...(b.ip ?? []).map((n) => `IP:${n}`),
+    ...(b.identity !== undefined ? [`identity ${b.identity}`] : []),
+    ...(b.nodeId !== undefined ? [`node ${b.nodeId}`] : []),
+    ...(b.roles?.length ? [`roles ${b.roles.join(",")}`] : []),
+  ];
+  return parts.join(", ") || "(anything the provisioner's policy allows)";
+}
+
+function requestNames(t: ScepRequestJson): string {
+  return [...t.names.dns.map((n) => `DNS:${n}`), ...t.names.ip.map((n) => `IP:${n}`)].join(", ");
 }

@@ -13,6 +13,7 @@ import { revokeCertificate } from "./routes/revoke-certificate.js";
 import { revokeBulk } from "./routes/revoke-bulk.js";
 import { deleteBlock, listBlocks } from "./routes/blocks.js";
 import { createEab, listEab, revokeEab } from "./routes/acme-eab.js";
+import { approveScepRequest, createScepChallenge, listScepChallenges, listScepRequests, rejectScepRequest } from "./routes/scep.js";
 
 const ROUTES = [
   issueCertificate,
@@ -39,6 +40,11 @@ const ROUTES = [
   createEab,
   listEab,
   revokeEab,
+  createScepChallenge,
+  listScepChallenges,
+  listScepRequests,
+  approveScepRequest,
+  rejectScepRequest,
 ];
 
 export function adminApi(s: Services) {
