@@ -328,11 +328,20 @@ export class ScepService {
     try {
       const issued = await this.#d.authority.sign({ csr: csrDer, provisioner: p.name, via: "scep", actor, ...identity, options });
       const done = await this.#d.store.update(tx.id, { status: "success", certificateSerial: issued.serialHex, ...(decidedBy ? { decidedBy } : {}) }, ["processing", "pending"]);
-      if (!req) return { body: Buffer.alloc(0), status: "SUCCESS", ...(done ? { transaction: done } : {}) };
+      if (!req) {
+        if (!done) throw new SignetError("conflict", `request ${tx.id} changed while its certificate was signed`);
+        return { body: Buffer.alloc(0), status: "SUCCESS", transaction: done };
+      }
       return this.#success(req, degenerate([issued.der, this.#d.authority.intermediate.certDer]), done ?? tx);
     } catch (err) {
       const serverSide = isSignetError(err) ? SERVER_SIDE.has(err.code) : true;
       if (spent && serverSide) await this.#d.store.restoreChallenge(spent.id, tx.id);
+      if (!req && isSignetError(err, "conflict")) throw err;
+      if (!req && serverSide) {
+        // An approval the server could not carry out stays pending, to be approved again.
+        await this.#d.store.update(tx.id, { status: "pending" }, ["processing"]);
+        throw err;
+      }
       const reason = serverSide ? "the certificate could not be issued (server error)" : err instanceof Error ? err.message : String(err);
       if (!serverSide) await this.#refused(p, req, failInfoOf(err), reason, tx.id);
       return this.#fail(req, tx, failInfoOf(err), reason, serverSide ? err : undefined);
@@ -442,7 +451,10 @@ export class ScepService {
 
   /** Approves a PENDING request: the certificate is issued now; the client's next poll receives it. */
   async approve(id: string, actor: string): Promise<ScepTransactionRecord> {
-    const { tx, p } = await this.#pendingTx(id);
+    const { tx: pending, p } = await this.#pendingTx(id);
+    // Take the request before signing, so a concurrent approve or reject cannot also act on it.
+    const tx = await this.#d.store.update(pending.id, { status: "processing", decidedBy: actor }, ["pending"]);
+    if (!tx) throw new SignetError("conflict", `request ${id} is no longer pending`);
     await this.#d.audit.append({ event: AUDIT_EVENTS.scepRequestApproved, actor, target: id, data: { provisioner: p.name, transactionId: tx.transactionId, subject: tx.subject } });
     const a = await this.#issue(p, tx, null, tx.authorization, tx.csr, actor, null, actor);
     if (a.status !== "SUCCESS") throw new SignetError("conflict", `approved, but the pipeline refused the certificate: ${a.reason ?? a.failInfo}`);
