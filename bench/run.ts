@@ -6,6 +6,7 @@ import { benchIssuance, scratchPostgres, type IssuanceResult } from "./issuance.
 import { benchOcsp, haveWrk } from "./ocsp.js";
 import { benchAcme } from "./acme-compare.js";
 import { havePebble } from "./pebble.js";
+import { benchScep, describeScepBench, printScepBench, scepBenchFromEnv } from "./scep.js";
 
 const total = Number(process.env.BENCH_TOTAL ?? 10_000);
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 256);
@@ -67,6 +68,13 @@ if (!haveWrk()) {
       `${r.server.padEnd(20)} c=${String(r.concurrency).padEnd(3)} ${String(x.perSecond).padStart(6)} issuances/s   p50 ${x.p50Ms} ms   p99 ${x.p99Ms} ms   server CPU ${r.serverCpuMs} ms/issuance   driver CPU ${x.issued ? Math.round((x.driverCpuSeconds * 1000) / x.issued) : 0} ms/issuance${x.errors ? `   errors ${x.errors} (${x.firstError})` : ""}${x.stalled ? "   STALLED" : ""}`,
     );
   }
+}
+
+// SCEP: complete enrolments per second (PKCSReq → CertRep SUCCESS) through the test suite's client.
+{
+  const o = { ...scepBenchFromEnv(), pgBase };
+  console.log(`\n${describeScepBench(o)}`);
+  printScepBench(await benchScep(o));
 }
 
 function printCrl(r: CrlResult): void {

@@ -162,6 +162,7 @@ const SIGNATURES = new Map<string, { family: "rsa" | "ec"; digest: DigestName | 
   [SIGNATURE_ALGORITHM_OIDS.sha256WithRSAEncryption, { family: "rsa", digest: "sha256" }],
   [SIGNATURE_ALGORITHM_OIDS.sha384WithRSAEncryption, { family: "rsa", digest: "sha384" }],
   [SIGNATURE_ALGORITHM_OIDS.sha512WithRSAEncryption, { family: "rsa", digest: "sha512" }],
+  [SIGNATURE_ALGORITHM_OIDS["ecdsa-with-SHA1"], { family: "ec", digest: "sha1" }],
   [SIGNATURE_ALGORITHM_OIDS["ecdsa-with-SHA256"], { family: "ec", digest: "sha256" }],
   [SIGNATURE_ALGORITHM_OIDS["ecdsa-with-SHA384"], { family: "ec", digest: "sha384" }],
   [SIGNATURE_ALGORITHM_OIDS["ecdsa-with-SHA512"], { family: "ec", digest: "sha512" }],
@@ -387,6 +388,7 @@ export function buildSignedData(input: SignedDataInput): Buffer {
 }
 
 function ecdsaOid(d: DigestName): string {
+  if (d === "sha1") return SIGNATURE_ALGORITHM_OIDS["ecdsa-with-SHA1"];
   if (d === "sha384") return SIGNATURE_ALGORITHM_OIDS["ecdsa-with-SHA384"];
   if (d === "sha512") return SIGNATURE_ALGORITHM_OIDS["ecdsa-with-SHA512"];
   return SIGNATURE_ALGORITHM_OIDS["ecdsa-with-SHA256"];

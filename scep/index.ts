@@ -134,7 +134,8 @@ function caps(service: ScepService, p: ProvisionerRecord): string[] {
 /** The GET form's message: base64 (standard or URL-safe), as clients send it after URL decoding. */
 function messageFromQuery(m: string | undefined): Buffer | undefined {
   if (m === undefined) return undefined;
-  const text = m.replace(/\s+/g, "");
+  // A '+' left unescaped in the query string arrives as a space; line breaks are folding.
+  const text = m.replace(/ /g, "+").replace(/[\r\n\t]/g, "");
   if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(text)) throw new SignetError("bad_scep_message", "the message parameter is not base64");
   return Buffer.from(text.replace(/-/g, "+").replace(/_/g, "/"), "base64");
 }

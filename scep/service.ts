@@ -8,7 +8,7 @@ import { AUDIT_EVENTS } from "../ca/audit.js";
 import { isSignetError, SignetError, type ErrorCode } from "../ca/errors.js";
 import type { AuditLog, CertificateRecord, ProvisionerRecord, ProvisionerSource } from "../ca/ports.js";
 import { challengeBound, challengeMatches, renewalOf, scepSettings, validateChallengeBinding, type ChallengeBinding, type ScepSettings, type SignOption } from "../ca/provisioners/index.js";
-import { parseCsr, verifyCsrSignature, type CertificateInfo, type ParsedCsr } from "../ca/x509/index.js";
+import { parseCertificate, parseCsr, verifyCsrSignature, type CertificateInfo, type ParsedCsr } from "../ca/x509/index.js";
 import { decryptEnvelope, degenerate, recipientFor, type ContentCipher, type RequestCipher } from "./cms.js";
 import { buildCertRep, parseIssuerAndSerial, parseIssuerAndSubject, ScepFailure, type FailInfo, type PkiRequest, type ReplyTo } from "./message.js";
 import type { ChallengeRecord, ScepAuthorization, ScepStore, ScepTransactionRecord } from "./ports.js";
@@ -391,9 +391,14 @@ export class ScepService {
     const rows = await this.#d.store.transactions(p.id, req.transactionId);
     const latest = rows[0];
     if (!latest) return this.failure(req, "badCertId", "no such transaction");
-    if (latest.keyFingerprint !== sha256hex(req.signer.info.spki) && latest.messageType === "PKCSReq") {
-      return this.failure(req, "badRequest", "a CertPoll must be signed with the transaction's key");
+    // The poll is signed like the request: with the enrolling key, or for a renewal possibly with the
+    // certificate being renewed.
+    let own = latest.keyFingerprint === sha256hex(req.signer.info.spki);
+    if (!own && latest.authorization.kind === "renewal") {
+      const prev = await this.#d.certificates.get(latest.authorization.previousSerial);
+      own = prev?.der ? parseCertificate(prev.der).spki.equals(req.signer.info.spki) : false;
     }
+    if (!own) return this.failure(req, "badRequest", "a CertPoll must be signed with the transaction's key");
     return this.#answerFrom(req, latest);
   }
 

@@ -88,6 +88,19 @@ for (const target of dbTargets()) {
       }
     });
 
+    it("regression: a GET message whose base64 '+' was not URL-encoded still decodes", async () => {
+      const c = client("proto");
+      const key = generateRsaKey();
+      const csr = buildCsr({ privateKey: key.privateKey, publicKey: key.publicKey, keyAlgorithm: "RSA-2048", subject: [{ type: "CN", value: "raw-get" }], challengePassword: STATIC });
+      const built = await c.buildMessage("PKCSReq", { content: csr, signer: { certDer: selfSignedCertificate(key, "raw-get"), key: key.privateKey } });
+      const b64 = built.raw.toString("base64");
+      expect(b64).toContain("+");
+      const r = await fetch(`${signet.httpUrl}/scep/proto?operation=PKIOperation&message=${b64.replace(/\//g, "%2F").replace(/=/g, "%3D")}`);
+      expect(r.status).toBe(200);
+      expect(r.headers.get("content-type")).toBe("application/x-pki-message");
+      expect(await certsFor("raw-get")).toHaveLength(1);
+    });
+
     it("answers a replayed request with the earlier certificate, never a second one", async () => {
       const c = client("proto");
       const first = await c.enrol({ commonName: "replayed", challenge: STATIC });
@@ -244,6 +257,12 @@ for (const target of dbTargets()) {
       const renewed = await c.renew({ key: e.key, commonName: "renew-me", signer, transactionId: "renew-1" });
       expect(renewed.status, renewed.failInfo).toBe("SUCCESS");
       expect(parseCertificate(renewed.certificates![0]!).serialHex).not.toBe(parseCertificate(signer.certDer).serialHex);
+      // regression: a CertPoll on a renewal transaction is answered only to its own key.
+      const stranger = generateRsaKey();
+      const foreignPoll = await c.poll({ transactionId: "renew-1", signer: { certDer: selfSignedCertificate(stranger, "renew-me"), key: stranger.privateKey }, commonName: "renew-me" });
+      expect(foreignPoll).toMatchObject({ status: "FAILURE", failInfo: "badRequest" });
+      const ownPoll = await c.poll({ transactionId: "renew-1", signer, commonName: "renew-me" });
+      expect(ownPoll.status, ownPoll.failInfo).toBe("SUCCESS");
       const wider = await c.renew({ key: e.key, commonName: "renew-me", dns: ["extra.example.test"], signer, transactionId: "renew-2" });
       expect(wider).toMatchObject({ status: "FAILURE", failInfo: "badRequest" });
       // A RenewalReq signed by a self-signed certificate renews nothing.

@@ -37,7 +37,7 @@ const PKI_STATUS = new Map([
 const FAIL_INFO = ["badAlg", "badMessageCheck", "badRequest", "badTime", "badCertId"] as const;
 
 export type PkiOperationKind = Exclude<keyof typeof MESSAGE_TYPE, "CertRep">;
-export type RequestCipher = Extract<ContentCipher, "aes-128-cbc" | "aes-256-cbc" | "des-ede3-cbc">;
+export type EnvelopeCipher = Extract<ContentCipher, "aes-128-cbc" | "aes-256-cbc" | "des-ede3-cbc">;
 export type RequestDigest = "sha256" | "sha1";
 export type HttpMethod = "POST" | "GET";
 
@@ -65,7 +65,7 @@ export interface EnrolOptions {
   /** Default: base64 SHA-1 of the key's subjectPublicKey bits, as micromdm's scepclient makes it. */
   transactionId?: string;
   /** Default aes-256-cbc. */
-  cipher?: RequestCipher;
+  cipher?: EnvelopeCipher;
   /** Default sha256. */
   digest?: RequestDigest;
   /** Default POST. */
@@ -78,7 +78,7 @@ export interface EnrolOptions {
 export interface MessageOptions {
   signer: ScepSigner;
   transactionId?: string;
-  cipher?: RequestCipher;
+  cipher?: EnvelopeCipher;
   digest?: RequestDigest;
   method?: HttpMethod;
   /** Default: 16 random bytes. */
@@ -161,7 +161,9 @@ export class ScepClient {
   getCaCert(): Promise<{ ra: Buffer; ca: Buffer[] }> {
     const p = fetchCaCert(this.#base);
     this.#caCert = p;
-    p.catch(() => (this.#caCert = null));
+    p.catch(() => {
+      if (this.#caCert === p) this.#caCert = null;
+    });
     return p;
   }
 
