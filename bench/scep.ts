@@ -70,11 +70,10 @@ export async function benchScep(opts: ScepBenchOptions): Promise<ScepBenchResult
   const scratch = await scratchPostgres(opts.pgBase);
   let signet: SignetProcess | undefined;
   try {
-    const httpPort = await freePort();
     // No ACME validation happens here; startSignetProcess needs somewhere to point the validator.
-    signet = await startSignetProcess({ databaseUrl: scratch?.url, challengePort: await freePort(), dnsAddress: "127.0.0.1", env: { SIGNET_HTTP_PORT: String(httpPort) } });
+    signet = await startSignetProcess({ databaseUrl: scratch?.url, challengePort: await freePort(), dnsAddress: "127.0.0.1" });
     await putScepProvisioner(signet);
-    const client = new ScepClient(`http://127.0.0.1:${httpPort}/scep/${PROVISIONER}`);
+    const client = new ScepClient(`${signet.httpUrl}/scep/${PROVISIONER}`);
     await client.getCaCert();
     // Warm-up (not measured): connections, JIT, the database's first inserts.
     await runLevel(client, devices.slice(0, 32), 4, 60_000, "warm", signet);
@@ -152,11 +151,7 @@ async function runLevel(client: ScepClient, devices: Device[], concurrency: numb
 
 /** Creates the static-challenge SCEP provisioner through the admin API, as an operator would. */
 async function putScepProvisioner(signet: SignetProcess): Promise<void> {
-  // startSignetProcess keeps the server's home to itself; the server's own environment names it.
-  const env = readFileSync(`/proc/${signet.pid}/environ`, "utf8").split("\0");
-  const home = env.find((e) => e.startsWith("SIGNET_HOME="))?.slice("SIGNET_HOME=".length);
-  if (!home) throw new Error("cannot find the bench server's SIGNET_HOME (this bench needs Linux /proc)");
-  const token = readFileSync(join(home, "admin.token"), "utf8").trim();
+  const token = readFileSync(join(signet.home, "admin.token"), "utf8").trim();
   const url = new URL(`/admin/v1/provisioners/${PROVISIONER}`, signet.directoryUrl);
   const payload = JSON.stringify({ type: "scep", options: { challenge: CHALLENGE } });
   await new Promise<void>((resolve, reject) => {

@@ -11,6 +11,9 @@ import { cpuSecondsOf } from "./pebble.js";
 
 export interface SignetProcess {
   directoryUrl: string;
+  /** The server's SIGNET_HOME (its admin token is admin.token there) and its plain-HTTP base URL. */
+  home: string;
+  httpUrl: string;
   caPem: string;
   pid: number;
   /** CPU the server has used so far (user + system), from /proc. */
@@ -61,6 +64,8 @@ export async function startSignetProcess(opts: { databaseUrl?: string; challenge
   }
   return {
     directoryUrl: `https://127.0.0.1:${httpsPort}/acme/acme/directory`,
+    home,
+    httpUrl: `http://127.0.0.1:${httpPort}`,
     caPem: readFileSync(rootFile, "utf8"),
     pid: child.pid!,
     cpuSeconds: () => cpuSecondsOf(child.pid!),
