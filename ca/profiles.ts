@@ -59,10 +59,10 @@ const PROFILES: Record<ProfileName, ProfileShape> = {
     ocspResponder: true,
   },
   // The SCEP registration authority: clients encrypt requests to its key and it signs the answers
-  // (RFC 8894 §2.1.1); no EKU, since it is no TLS endpoint.
+  // (RFC 8894 §2.1.1). id-kp-cmcRA (RFC 6402) and nothing else, so the key is good for no TLS use.
   "scep-ra": {
     ca: false,
-    extKeyUsage: [],
+    extKeyUsage: [OID.ekuCmcRa],
     keyUsage: () => ["digitalSignature", "keyEncipherment"],
   },
 };

@@ -31,15 +31,20 @@ function badAlg(message: string): never {
  * primitive string (the implicitly tagged encryptedContent is joined by its parser). SET order is kept:
  * signatures are computed over the signer's own encoding. */
 export function toDer(input: Buffer): Buffer {
-  const chunks: Buffer[] = [];
-  const end = encodeBer(input, 0, input.length, chunks, 0);
+  const budget = { elements: MAX_ELEMENTS };
+  const { der, end } = encodeBer(input, 0, input.length, 0, budget);
   if (end !== input.length) bad("trailing bytes after the CMS message");
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+  return der;
 }
 
-/** Parses one BER element at `offset` and appends its DER form to `out`; returns the offset after it. */
-function encodeBer(buf: Buffer, offset: number, limit: number, out: Buffer[], depth: number): number {
+/** SCEP messages hold a few hundred elements; more is an attempt to make parsing expensive. */
+const MAX_ELEMENTS = 20_000;
+
+/** Parses one BER element at `offset` and returns its DER encoding (one buffer: each level copies
+ * its children's bytes once) and the offset after it. */
+function encodeBer(buf: Buffer, offset: number, limit: number, depth: number, budget: { elements: number }): { der: Buffer; end: number } {
   if (depth > MAX_DEPTH) bad("the CMS message is nested too deeply");
+  if (--budget.elements < 0) bad("the CMS message has too many elements");
   if (offset + 2 > limit) bad("truncated CMS element");
   const tag = buf[offset]!;
   if ((tag & 0x1f) === 0x1f) bad("high-tag-number identifiers are not supported");
@@ -63,10 +68,8 @@ function encodeBer(buf: Buffer, offset: number, limit: number, out: Buffer[], de
   if (contentEnd !== null && contentEnd > limit) bad("CMS length runs past the end of the data");
   if (!constructed) {
     const content = buf.subarray(pos, contentEnd!);
-    out.push(header(tag, content.length), content);
-    return contentEnd!;
+    return { der: Buffer.concat([header(tag, content.length), content]), end: contentEnd! };
   }
-  // Constructed: re-encode the children, then prefix the header.
   const children: Buffer[] = [];
   const stop = contentEnd ?? limit;
   while (true) {
@@ -79,30 +82,21 @@ function encodeBer(buf: Buffer, offset: number, limit: number, out: Buffer[], de
     } else if (pos >= contentEnd) {
       break;
     }
-    pos = encodeBer(buf, pos, stop, children, depth + 1);
+    const child = encodeBer(buf, pos, stop, depth + 1, budget);
+    children.push(child.der);
+    pos = child.end;
   }
   if (tag === 0x24) {
-    // A constructed OCTET STRING: its segments joined into one primitive string.
-    if (!isOctetSegments(children)) bad("a constructed OCTET STRING holds something other than OCTET STRINGs");
-    const content = Buffer.concat(segmentContents(children));
-    out.push(header(TAG.OCTET_STRING, content.length), content);
-    return pos;
+    // A constructed OCTET STRING: its segments (now primitive) joined into one primitive string.
+    const parts = children.map((c) => {
+      if (c[0] !== TAG.OCTET_STRING) bad("a constructed OCTET STRING holds something other than OCTET STRINGs");
+      return readTlv(c, 0, c.length, C).content;
+    });
+    const content = Buffer.concat(parts);
+    return { der: Buffer.concat([header(TAG.OCTET_STRING, content.length), content]), end: pos };
   }
   const length = children.reduce((n, c) => n + c.length, 0);
-  out.push(header(tag, length), ...children);
-  return pos;
-}
-
-/** Children (as header, content, header, content... pairs from encodeBer) that are all primitive OCTET STRINGs. */
-function isOctetSegments(children: Buffer[]): boolean {
-  for (let i = 0; i < children.length; i += 2) if (children[i]![0] !== TAG.OCTET_STRING || i + 1 >= children.length) return false;
-  return true;
-}
-
-function segmentContents(children: Buffer[]): Buffer[] {
-  const parts: Buffer[] = [];
-  for (let i = 1; i < children.length; i += 2) parts.push(children[i]!);
-  return parts;
+  return { der: Buffer.concat([header(tag, length), ...children], headerLength(length) + length), end: pos };
 }
 
 function header(tag: number, length: number): Buffer {

@@ -18,6 +18,7 @@ export * as cms from "./cms.js";
 export * as scepMessage from "./message.js";
 
 const PKI_MESSAGE = "application/x-pki-message";
+const SERVER_SIDE = new Set(["storage_failed", "signing_failed", "internal", "database_locked", "unreachable", "ca_not_initialized"]);
 /** Largest PKIOperation accepted (a CSR with a 8192-bit key and its envelope fit comfortably). */
 const MAX_MESSAGE = 64 * 1024;
 
@@ -56,9 +57,15 @@ export function scepPlugin(opts: ScepPluginOptions) {
     });
 
     app.setErrorHandler((err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
-      if (isSignetError(err)) {
+      if (isSignetError(err) && !SERVER_SIDE.has(err.code)) {
         const status = err.code === "not_found" ? 404 : 400;
         void reply.code(status).type("text/plain; charset=utf-8").send(`${err.message}\n`);
+        return;
+      }
+      if (isSignetError(err)) {
+        // The server's own trouble (database, signer): temporary, and nothing of it for the client.
+        req.log.error({ err, path: req.url.split("?")[0] }, "SCEP request failed");
+        void reply.code(503).header("retry-after", "5").type("text/plain; charset=utf-8").send("temporarily unavailable, try again\n");
         return;
       }
       if (err.code === "FST_ERR_CTP_BODY_TOO_LARGE") {

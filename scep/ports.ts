@@ -75,6 +75,8 @@ export interface ScepStore {
   claim(t: NewTransaction, staleBefore: Date): Promise<ScepTransactionRecord | null>;
   /** Moves a transaction on, only from one of `from`; null when it was not in one of them. */
   update(id: string, u: TransactionUpdate, from: TransactionStatus[]): Promise<ScepTransactionRecord | null>;
+  /** Deletes a transaction still `processing` (the server could not complete it). */
+  release(id: string): Promise<void>;
   listTransactions(filter: { status?: TransactionStatus; provisionerId?: string }, limit: number): Promise<ScepTransactionRecord[]>;
 
   createChallenge(c: Omit<ChallengeRecord, "usedAt" | "usedBy"> & { secretHash: string }): Promise<void>;

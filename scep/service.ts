@@ -32,6 +32,8 @@ export interface RaSource {
 export interface WebhookDecision {
   allow: boolean;
   reason?: string;
+  /** No decision was made (timeout, unreachable, 5xx): fail closed now, ask again on a retry. */
+  transient?: boolean;
 }
 
 export interface ScepDeps {
@@ -146,6 +148,8 @@ export class ScepService {
   async handle(p: ProvisionerRecord, req: PkiRequest): Promise<Answer> {
     const settings = this.settingsOf(p);
     const replyTo: ReplyTo = req;
+    // Every answer with content is encrypted to the signer's key, which SCEP's key transport needs to be RSA.
+    if (req.signer.publicKey.asymmetricKeyType !== "rsa") return this.failure(replyTo, "badAlg", "SCEP answers are encrypted to the request's signer, whose key must be RSA");
     try {
       const inner = await this.#decrypt(req);
       switch (req.messageType) {
@@ -221,7 +225,9 @@ export class ScepService {
       csr = parseCsr(inner);
       verifyCsrSignature(csr);
     } catch (err) {
-      return this.failure(req, isSignetError(err, "bad_csr_signature") ? "badMessageCheck" : "badRequest", err instanceof Error ? err.message : "bad CSR");
+      // The same answer as an envelope that does not decrypt: anything else would tell an attacker
+      // who rewrites a recorded envelope whether its CBC padding came out right (a padding oracle).
+      return this.failure(req, "badMessageCheck", err instanceof Error ? err.message : "bad CSR");
     }
     const renewal = req.messageType === "RenewalReq";
     // Proof of possession: a new enrolment is signed with the key it asks to be certified.
@@ -238,10 +244,12 @@ export class ScepService {
     if (same && !(same.status === "processing" && same.updatedAt.getTime() < this.#clock().getTime() - STALE_MS)) return this.#answerFrom(req, same);
     if (earlier.some((t) => t.status === "pending")) return this.failure(req, "badRequest", "another request of this transaction awaits approval");
 
-    // Who may ask.
+    // Who may ask. Nothing is written for a request that is not authorised (beyond its audit event).
+    const txId = same?.id ?? randomUUID();
     let auth: ScepAuthorization;
     const offered = csr.challengePassword;
-    let spendDynamic = false;
+    let spent: ChallengeRecord | null = null;
+    let webhookAuthorises = false;
     if (renewal) {
       if (!settings.renewal) return this.failure(req, "badRequest", `provisioner ${p.name} does not accept renewals`);
       const prev = await this.#renewable(p, req.signer.info, req.signer.der);
@@ -249,21 +257,23 @@ export class ScepService {
       auth = { kind: "renewal", previousSerial: prev.serialHex };
     } else if (offered !== undefined && settings.challengeHash !== null && challengeMatches(settings.challengeHash, offered)) {
       auth = { kind: "static" };
-    } else if (offered !== undefined && settings.dynamicChallenges) {
-      auth = { kind: "challenge", challengeId: "", binding: {} };
-      spendDynamic = true;
+    } else if (offered !== undefined && settings.dynamicChallenges && (spent = await this.#d.store.spendChallenge(p.id, sha256hex(offered), txId, this.#clock()))) {
+      auth = { kind: "challenge", challengeId: spent.id, binding: spent.binding };
     } else if (settings.webhook) {
+      // The webhook (Intune/Jamf-style) is what decides; it alone sees the challenge.
       auth = { kind: "webhook" };
+      webhookAuthorises = true;
     } else if (settings.manualApproval && offered === undefined) {
       auth = { kind: "approval" };
     } else {
-      await this.#refused(p, req, "badRequest", offered === undefined ? "no challengePassword" : "wrong challengePassword");
-      return this.failure(req, "badRequest", offered === undefined ? "the CSR carries no challengePassword" : "the challengePassword is wrong");
+      const why = offered === undefined ? "no challengePassword" : "wrong, used or expired challengePassword";
+      await this.#refused(p, req, "badRequest", why);
+      return this.failure(req, "badRequest", `the enrolment is not authorised: ${why}`);
     }
 
     const claimed = await this.#d.store.claim(
       {
-        id: randomUUID(),
+        id: txId,
         provisionerId: p.id,
         transactionId: req.transactionId,
         requestHash,
@@ -278,26 +288,19 @@ export class ScepService {
     );
     if (!claimed) {
       // The same request arrived concurrently: answer with what the other one recorded.
+      if (spent) await this.#d.store.restoreChallenge(spent.id, txId);
       const now = (await this.#d.store.transactions(p.id, req.transactionId)).find((t) => t.requestHash === requestHash);
       return now ? this.#answerFrom(req, now) : this.failure(req, "badRequest", "the transaction could not be recorded");
     }
-    let tx = claimed;
+    const tx = claimed;
 
-    let spent: ChallengeRecord | null = null;
-    if (spendDynamic) {
-      spent = await this.#d.store.spendChallenge(p.id, sha256hex(offered!), tx.id, this.#clock());
-      if (!spent) {
-        await this.#refused(p, req, "badRequest", "unknown, used or expired one-time challenge");
-        return this.#fail(req, tx, "badRequest", "the challengePassword is wrong, already used or expired");
-      }
-      auth = { kind: "challenge", challengeId: spent.id, binding: spent.binding };
-      tx = (await this.#d.store.update(tx.id, { status: "processing", authorization: auth }, ["processing"])) ?? tx;
-    }
     if (settings.webhook) {
-      const decision = await this.#callWebhook(p, settings.webhook, req, csr, offered);
+      const decision = await this.#callWebhook(p, settings.webhook, req, csr, webhookAuthorises ? offered : undefined);
       if (!decision.allow) {
         if (spent) await this.#d.store.restoreChallenge(spent.id, tx.id);
-        await this.#refused(p, req, "badRequest", `webhook: ${decision.reason ?? "denied"}`);
+        await this.#refused(p, req, "badRequest", `webhook: ${decision.reason ?? "denied"}`, tx.id);
+        // A webhook that did not answer is the server's trouble: an identical retry is asked again.
+        if (decision.transient) return this.#release(req, tx, `the enrolment webhook did not decide: ${decision.reason ?? "no answer"}`);
         return this.#fail(req, tx, "badRequest", `the enrolment webhook refused: ${decision.reason ?? "denied"}`);
       }
     }
@@ -314,7 +317,8 @@ export class ScepService {
     return this.#issue(p, tx, req, auth, csr.der, `scep:${p.name}`, spent);
   }
 
-  /** Signs the transaction's CSR and records the outcome. */
+  /** Signs the transaction's CSR and records the outcome. Once the certificate exists nothing is
+   * undone: the challenge stays spent and the transaction points at the certificate. */
   async #issue(p: ProvisionerRecord, tx: ScepTransactionRecord, req: PkiRequest | null, auth: ScepAuthorization, csrDer: Buffer, actor: string, spent: ChallengeRecord | null, decidedBy?: string): Promise<Answer> {
     const options: SignOption[] = [];
     let identity: { identity?: string; nodeId?: string } = {};
@@ -325,27 +329,36 @@ export class ScepService {
       options.push(...renewalOf(prev));
       identity = { ...(prev.identity ? { identity: prev.identity } : {}), ...(prev.nodeId ? { nodeId: prev.nodeId } : {}) };
     }
+    let issued: Awaited<ReturnType<Authority["sign"]>>;
     try {
-      const issued = await this.#d.authority.sign({ csr: csrDer, provisioner: p.name, via: "scep", actor, ...identity, options });
-      const done = await this.#d.store.update(tx.id, { status: "success", certificateSerial: issued.serialHex, ...(decidedBy ? { decidedBy } : {}) }, ["processing", "pending"]);
-      if (!req) {
-        if (!done) throw new SignetError("conflict", `request ${tx.id} changed while its certificate was signed`);
-        return { body: Buffer.alloc(0), status: "SUCCESS", transaction: done };
-      }
-      return this.#success(req, degenerate([issued.der, this.#d.authority.intermediate.certDer]), done ?? tx);
+      issued = await this.#d.authority.sign({ csr: csrDer, provisioner: p.name, via: "scep", actor, ...identity, options });
     } catch (err) {
       const serverSide = isSignetError(err) ? SERVER_SIDE.has(err.code) : true;
       if (spent && serverSide) await this.#d.store.restoreChallenge(spent.id, tx.id);
-      if (!req && isSignetError(err, "conflict")) throw err;
-      if (!req && serverSide) {
+      if (!req) {
         // An approval the server could not carry out stays pending, to be approved again.
-        await this.#d.store.update(tx.id, { status: "pending" }, ["processing"]);
+        if (serverSide) await this.#d.store.update(tx.id, { status: "pending" }, ["processing"]);
+        else await this.#fail(null, tx, failInfoOf(err), err instanceof Error ? err.message : String(err));
         throw err;
       }
-      const reason = serverSide ? "the certificate could not be issued (server error)" : err instanceof Error ? err.message : String(err);
-      if (!serverSide) await this.#refused(p, req, failInfoOf(err), reason, tx.id);
-      return this.#fail(req, tx, failInfoOf(err), reason, serverSide ? err : undefined);
+      if (serverSide) return this.#release(req, tx, "the certificate could not be issued (server error)");
+      const reason = err instanceof Error ? err.message : String(err);
+      await this.#refused(p, req, failInfoOf(err), reason, tx.id);
+      return this.#fail(req, tx, failInfoOf(err), reason);
     }
+    const done = await this.#d.store.update(tx.id, { status: "success", certificateSerial: issued.serialHex, ...(decidedBy ? { decidedBy } : {}) }, ["processing", "pending"]);
+    if (!req) {
+      if (!done) throw new SignetError("conflict", `request ${tx.id} changed while its certificate was signed`);
+      return { body: Buffer.alloc(0), status: "SUCCESS", transaction: done };
+    }
+    return this.#success(req, degenerate([issued.der, this.#d.authority.intermediate.certDer]), done ?? tx);
+  }
+
+  /** Forgets a transaction the server could not complete, so an identical retry is processed anew
+   * instead of being answered with a failure that was not the client's. */
+  async #release(req: PkiRequest, tx: ScepTransactionRecord, reason: string): Promise<Answer> {
+    await this.#d.store.release(tx.id);
+    return this.failure(req, "badRequest", reason);
   }
 
   async #fail(req: PkiRequest | null, tx: ScepTransactionRecord, failInfo: FailInfo, reason: string, cause?: unknown): Promise<Answer> {
@@ -389,11 +402,12 @@ export class ScepService {
   async #poll(p: ProvisionerRecord, req: PkiRequest, inner: Buffer): Promise<Answer> {
     parseIssuerAndSubject(inner);
     const rows = await this.#d.store.transactions(p.id, req.transactionId);
-    const latest = rows[0];
+    const signerKey = sha256hex(req.signer.info.spki);
+    const latest = rows.find((t) => t.keyFingerprint === signerKey) ?? rows[0];
     if (!latest) return this.failure(req, "badCertId", "no such transaction");
     // The poll is signed like the request: with the enrolling key, or for a renewal possibly with the
     // certificate being renewed.
-    let own = latest.keyFingerprint === sha256hex(req.signer.info.spki);
+    let own = latest.keyFingerprint === signerKey;
     if (!own && latest.authorization.kind === "renewal") {
       const prev = await this.#d.certificates.get(latest.authorization.previousSerial);
       own = prev?.der ? parseCertificate(prev.der).spki.equals(req.signer.info.spki) : false;
@@ -434,7 +448,7 @@ export class ScepService {
       return await (this.#d.webhook ?? callWebhook)(hook.url, body, hook.timeoutMs);
     } catch (err) {
       // Fail closed: an unreachable or slow webhook refuses.
-      return { allow: false, reason: err instanceof Error && err.name === "TimeoutError" ? `no answer in ${hook.timeoutMs} ms` : "the webhook could not be reached" };
+      return { allow: false, transient: true, reason: err instanceof Error && err.name === "TimeoutError" ? `no answer in ${hook.timeoutMs} ms` : "the webhook could not be reached" };
     }
   }
 
@@ -495,7 +509,7 @@ export class ScepService {
 export async function callWebhook(url: string, body: unknown, timeoutMs: number): Promise<WebhookDecision> {
   const r = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs), redirect: "error" });
   const text = await r.text();
-  if (r.status < 200 || r.status >= 300) return { allow: false, reason: `the webhook answered HTTP ${r.status}` };
+  if (r.status < 200 || r.status >= 300) return { allow: false, reason: `the webhook answered HTTP ${r.status}`, ...(r.status >= 500 ? { transient: true } : {}) };
   try {
     const j = JSON.parse(text) as { allow?: unknown; reason?: unknown };
     return { allow: j.allow === true, ...(typeof j.reason === "string" ? { reason: j.reason.slice(0, 200) } : {}) };

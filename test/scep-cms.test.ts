@@ -557,3 +557,12 @@ describe("SCEP pkiMessage", () => {
     openssl("cms", "-verify", "-inform", "DER", "-in", put("certrep-failure.der", rep), "-content", empty, "-CAfile", vectorPath("ra.pem"), "-purpose", "any", "-binary");
   });
 });
+
+describe("toDer limits", () => {
+  it("regression: refuses a message with tens of thousands of elements instead of normalising it", () => {
+    const nulls = Buffer.alloc(25_000 * 2);
+    for (let i = 0; i < nulls.length; i += 2) nulls[i] = 0x05;
+    const body = Buffer.concat([Buffer.from([0x30, 0x80]), nulls, Buffer.from([0, 0])]);
+    expect(() => toDer(body)).toThrow(/too many elements/);
+  });
+});

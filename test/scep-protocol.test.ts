@@ -284,6 +284,45 @@ for (const target of dbTargets()) {
       expect(await certsFor("slow-camera")).toHaveLength(0);
     });
 
+    it("regression: an envelope that decrypts to something other than a CSR is badMessageCheck, like one that does not decrypt (no padding oracle)", async () => {
+      const c = client("proto");
+      const key = generateRsaKey();
+      const signer = { certDer: selfSignedCertificate(key, "oracle"), key: key.privateKey };
+      for (const content of [randomBytes(100), Buffer.from("30030201ff", "hex")]) {
+        const r = await c.pkiOperation("PKCSReq", { content, signer });
+        expect(r).toMatchObject({ status: "FAILURE", failInfo: "badMessageCheck" });
+      }
+    });
+
+    it("regression: a request signed with an EC key is refused (badAlg) before anything is issued", async () => {
+      const ec = generateKeyPairSync("ec", { namedCurve: "P-256" });
+      const r = await client("proto").enrol({ key: ec, commonName: "ec-device", challenge: STATIC }).catch((e: unknown) => e);
+      if (r instanceof Error) throw r;
+      expect(r).toMatchObject({ status: "FAILURE", failInfo: "badAlg" });
+      expect(await certsFor("ec-device")).toHaveLength(0);
+    });
+
+    it("regression: a wrong one-time challenge records no transaction; a webhook timeout is asked again on retry", async () => {
+      const wrong = await client("proto").enrol({ commonName: "no-row", challenge: "not-a-real-one-time-challenge" });
+      expect(wrong).toMatchObject({ status: "FAILURE", failInfo: "badRequest" });
+      const rows = await signet.server.services.scep.store.listTransactions({}, 1000);
+      expect(rows.filter((t) => t.subject.includes("no-row"))).toHaveLength(0);
+
+      const c = client("hooked");
+      const first = await c.enrol({ commonName: "slow-retry", challenge: "anything" });
+      expect(first).toMatchObject({ status: "FAILURE", failInfo: "badRequest" });
+      const calls = hookCalls.filter((h) => h.commonName === "slow-retry").length;
+      const again = await c.send(first.request.raw, "POST", { key: first.signer.key, recipientCertDer: first.signer.certDer, senderNonce: first.request.senderNonce });
+      expect(again).toMatchObject({ status: "FAILURE", failInfo: "badRequest" });
+      expect(hookCalls.filter((h) => h.commonName === "slow-retry").length).toBe(calls + 1);
+    });
+
+    it("refuses a webhook over plain http to another host", async () => {
+      const r = await admin(signet, "PUT", "/admin/v1/provisioners/hook-remote", { type: "scep", options: { webhook: { url: "http://hooks.example.test/check" } } });
+      expect(r.status).toBe(400);
+      expect(JSON.stringify(r.body)).toMatch(/https URL/);
+    });
+
     it("GetNextCACert is a 404 with the reason while no rollover is staged", async () => {
       const r = await fetch(`${signet.httpUrl}/scep/proto?operation=GetNextCACert`);
       expect(r.status).toBe(404);

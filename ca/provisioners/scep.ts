@@ -87,7 +87,10 @@ export function scepSettings(options: Record<string, unknown>): ScepSettings {
     const w = options.webhook as Record<string, unknown>;
     if (typeof w !== "object" || Array.isArray(w)) bad("options.webhook must be an object { url, timeoutMs }", "options.webhook");
     for (const k of Object.keys(w)) if (k !== "url" && k !== "timeoutMs") bad(`unknown webhook option ${JSON.stringify(k)}`, `options.webhook.${k}`);
-    if (typeof w.url !== "string" || !/^https?:\/\/\S+$/.test(w.url) || w.url.length > 2048) bad("options.webhook.url must be an http(s) URL", "options.webhook.url");
+    // The webhook sees challenges and CSRs: https, or plain http only to this host.
+    if (typeof w.url !== "string" || w.url.length > 2048 || !/^(https:\/\/\S+|http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(\/\S*)?)$/.test(w.url)) {
+      bad("options.webhook.url must be an https URL (plain http only to 127.0.0.1, localhost or [::1])", "options.webhook.url");
+    }
     const t = w.timeoutMs ?? 5000;
     if (typeof t !== "number" || !Number.isInteger(t) || t < 100 || t > 30_000) bad("options.webhook.timeoutMs must be an integer from 100 to 30000", "options.webhook.timeoutMs");
     webhook = { url: w.url as string, timeoutMs: t as number };

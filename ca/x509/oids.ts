@@ -64,6 +64,8 @@ export const EKU_OIDS = {
   emailProtection: "1.3.6.1.5.5.7.3.4",
   timeStamping: "1.3.6.1.5.5.7.3.8",
   OCSPSigning: "1.3.6.1.5.5.7.3.9",
+  /** id-kp-cmcRA (RFC 6402): a registration authority, here the SCEP RA. */
+  cmcRA: "1.3.6.1.5.5.7.3.28",
   anyExtendedKeyUsage: "2.5.29.37.0",
 } as const;
 
@@ -182,6 +184,7 @@ export const OID = {
   ekuEmailProtection: EKU_OIDS.emailProtection,
   ekuTimeStamping: EKU_OIDS.timeStamping,
   ekuOcspSigning: EKU_OIDS.OCSPSigning,
+  ekuCmcRa: EKU_OIDS.cmcRA,
   ekuAny: EKU_OIDS.anyExtendedKeyUsage,
   adOcsp: ACCESS_METHOD_OIDS.ocsp,
   adCaIssuers: ACCESS_METHOD_OIDS.caIssuers,

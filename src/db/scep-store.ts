@@ -115,6 +115,10 @@ export class SqlScepStore implements ScepStore {
     return r ? transaction(r) : null;
   }
 
+  async release(id: string): Promise<void> {
+    await this.sql.query("DELETE FROM scep_transactions WHERE id = $1 AND status = 'processing'", [id]);
+  }
+
   async listTransactions(filter: { status?: TransactionStatus; provisionerId?: string }, limit: number): Promise<ScepTransactionRecord[]> {
     const rows = await this.sql.query<TransactionRow>(
       `SELECT ${T_COLUMNS} FROM scep_transactions
@@ -135,7 +139,7 @@ export class SqlScepStore implements ScepStore {
   async spendChallenge(provisionerId: string, secretHash: string, usedBy: string, now: Date): Promise<ChallengeRecord | null> {
     const [r] = await this.sql.query<ChallengeRow>(
       `UPDATE scep_challenges SET used_at = $4, used_by = $3
-        WHERE secret_hash = $2 AND provisioner_id = $1 AND used_at IS NULL AND expires_at > $4
+        WHERE secret_hash = $2 AND provisioner_id = $1 AND (used_at IS NULL OR used_by = $3) AND expires_at > $4
        RETURNING ${C_COLUMNS}`,
       [provisionerId, secretHash, usedBy, now],
     );
