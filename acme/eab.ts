@@ -3,6 +3,7 @@
 import { randomBytes } from "node:crypto";
 import { AUDIT_EVENTS } from "../ca/audit.js";
 import type { AuditLog, ProvisionerRecord } from "../ca/ports.js";
+import type { AttestedBinding } from "../ca/attestation/sign-options.js";
 import type { AcmeStore, EabKeyRecord } from "./ports.js";
 
 const HMAC_KEY_BYTES = 32;
@@ -25,7 +26,7 @@ export async function createEabKey(
   deps: { store: AcmeStore; box: EabKeyBox; audit: AuditLog },
   provisioner: ProvisionerRecord,
   actor: string,
-  opts: { singleUse: boolean; ttlSeconds: number | null; note: string | null; now?: Date },
+  opts: { singleUse: boolean; ttlSeconds: number | null; note: string | null; now?: Date; binding?: AttestedBinding },
 ): Promise<CreatedEabKey> {
   const now = opts.now ?? new Date();
   const kid = `eab_${randomBytes(12).toString("base64url")}`;
@@ -43,13 +44,14 @@ export async function createEabKey(
     usedAt: null,
     accountId: null,
     revokedAt: null,
+    binding: opts.binding ?? null,
   };
   await deps.store.createEabKey(record);
   await deps.audit.append({
     event: AUDIT_EVENTS.acmeEabCreated,
     actor,
     target: `eab:${kid}`,
-    data: { provisioner: provisioner.name, singleUse: opts.singleUse, expiresAt: expiresAt?.toISOString() ?? null, note: opts.note },
+    data: { provisioner: provisioner.name, singleUse: opts.singleUse, expiresAt: expiresAt?.toISOString() ?? null, note: opts.note, ...(opts.binding ? { binding: opts.binding } : {}) },
   });
   return { kid, hmacKey: hmacKey.toString("base64url"), provisioner: provisioner.name, singleUse: opts.singleUse, expiresAt, note: opts.note };
 }

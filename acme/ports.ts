@@ -1,5 +1,6 @@
 // The storage the ACME front end needs: ACME objects only. It never sees the CA's keys; certificates
 // come from the authority's pipeline and are read through the authority's CertificateReader.
+import type { AttestedBinding } from "../ca/attestation/sign-options.js";
 import type { PublicJwk } from "./jws.js";
 import type { UsedNonceStore } from "./nonces.js";
 import type { Identifier, ProblemDocument } from "./problems.js";
@@ -74,6 +75,8 @@ export interface EabKeyRecord {
   usedAt: Date | null;
   accountId: string | null;
   revokedAt: Date | null;
+  /** Set when the key was handed out for an attestation decision: what its accounts may hold. */
+  binding: AttestedBinding | null;
 }
 
 export type NewAccount = Omit<AccountRecord, "createdAt">;

@@ -35,6 +35,8 @@ export const AUDIT_EVENTS = {
   scepRequestApproved: "scep.request.approved",
   scepRequestRejected: "scep.request.rejected",
   scepRequestRefused: "scep.request.refused",
+  attestationDecided: "attestation.decided",
+  attestationJoinTokenCreated: "attestation.join_token.created",
 } as const;
 
 /** JSON with object keys sorted at every level; the form the hash is computed over. */

@@ -11,6 +11,8 @@ import { SqlAcmeStore } from "./db/acme-store.js";
 import { SqlScepStore } from "./db/scep-store.js";
 import { ScepService } from "../scep/index.js";
 import { RaKeys } from "./scep/ra-keys.js";
+import { AttestationService } from "./attestation/service.js";
+import { SqlAttestationStore } from "./db/attestation-store.js";
 import { AdminTokenRepository } from "./db/admin-tokens.js";
 import { AuditRepository } from "./db/audit.js";
 import { CertificateRepository } from "./db/certificates.js";
@@ -42,6 +44,8 @@ export interface Services {
   /** SCEP transactions and challenges, the shared RA credential, and the enrolment logic. The RA
    * is loaded (and issued on first use) by the server at start-up: ra.start(). */
   scep: { store: SqlScepStore; ra: RaKeys; service: ScepService };
+  /** Posture attestation: evidence, policy, and credentials bound to decisions. */
+  attestation: AttestationService;
   /** Where GetCRL reads the published CRL from (set by the server once revocation has started). */
   scepCrl: { source: (issuerId: string) => Buffer | null };
   ca: CaMaterial;
@@ -99,9 +103,23 @@ export async function openServices(cfg: Config, log: Logger, ca: CaMaterial, db?
   });
   const acmeStore = new SqlAcmeStore(database.raw);
   const scepStore = new SqlScepStore(database.raw);
+  const eabBox = new EabKeyBox(ca.intermediate.signer.deriveSecret("signet acme eab v1"));
   const ra = new RaKeys(scepStore, authority, ca.intermediate.signer.deriveSecret("signet scep ra v1"), log.child({ component: "scep" }), { lifetimeSeconds: cfg.scepRaLifetimeSeconds });
   // GetCRL answers with the published CRL; the server sets the source once revocation has started.
   const scepCrl: { source: (issuerId: string) => Buffer | null } = { source: () => null };
+  const scepService = new ScepService({ authority, certificates, provisioners, store: scepStore, audit: journal, ra, crl: (id) => scepCrl.source(id) });
+  const attestation = new AttestationService({
+    authority,
+    provisioners,
+    blocks,
+    audit: journal,
+    store: new SqlAttestationStore(database.raw),
+    acme: { store: acmeStore, eabBox },
+    scep: scepService,
+    home: cfg.home,
+    httpUrl: cfg.httpUrl,
+    log: log.child({ component: "attestation" }),
+  });
   return {
     config: cfg,
     log,
@@ -119,26 +137,20 @@ export async function openServices(cfg: Config, log: Logger, ca: CaMaterial, db?
       store: acmeStore,
       // Both keys derive from the intermediate key, so every replica holding it agrees on them.
       nonces: new NonceService(ca.intermediate.signer.deriveSecret("signet acme nonce v1"), acmeStore, { lifetimeSeconds: cfg.acmeNonceLifetimeSeconds }),
-      eabBox: new EabKeyBox(ca.intermediate.signer.deriveSecret("signet acme eab v1")),
+      eabBox,
     },
     scep: {
       store: scepStore,
       ra,
-      service: new ScepService({
-        authority,
-        certificates,
-        provisioners,
-        store: scepStore,
-        audit: journal,
-        ra,
-        crl: (id) => scepCrl.source(id),
-      }),
+      service: scepService,
     },
     scepCrl,
+    attestation,
     ca,
     metrics,
     async close() {
       ra.stop();
+      attestation.close();
       await journal.drain();
       await csrVerifier?.close();
       await database.close();

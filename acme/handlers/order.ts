@@ -5,6 +5,7 @@ import type { FastifyInstance, FastifyReply } from "fastify";
 import { isSignetError } from "../../ca/errors.js";
 import type { ProvisionerRecord } from "../../ca/ports.js";
 import { acmeProfiles, csrMatchesOrder, type AcmeSettings } from "../../ca/provisioners/index.js";
+import { attested, type AttestedBinding } from "../../ca/attestation/sign-options.js";
 import { parseCertId } from "../ari.js";
 import { assertPostAsGet, objectPayload, type AcmeContext } from "../context.js";
 import { parseIdentifiers, type CheckedIdentifier } from "../identifiers.js";
@@ -32,6 +33,7 @@ export function orderRoutes(app: FastifyInstance, ctx: AcmeContext): void {
     const now = ctx.now();
     const identifiers = parseIdentifiers(body.identifiers, { wildcards: settings.wildcards, ip: settings.ipIdentifiers });
     await checkNames(ctx, provisioner, identifiers);
+    checkAttested(await attestedBinding(ctx, auth.account), identifiers);
     const { notBefore, notAfter } = validity(body, provisioner, ctx.deps.authority.lifetime.minSeconds, now);
     const profile = pickProfile(body.profile, provisioner);
     const replaces = await checkReplaces(ctx, body.replaces, auth.account, identifiers);
@@ -89,6 +91,7 @@ export function orderRoutes(app: FastifyInstance, ctx: AcmeContext): void {
     if (status !== "ready") {
       throw new AcmeProblem("orderNotReady", `the order is ${status}, not ready: ${status === "pending" ? "its authorizations are not all valid yet" : "it cannot be finalized again"}`);
     }
+    const binding = await attestedBinding(ctx, auth.account);
     const processing = await store.beginFinalize(order.id, now);
     if (!processing) throw new AcmeProblem("orderNotReady", "the order changed meanwhile (finalized by another request, or an authorization was deactivated or expired)");
     const lifetimeSeconds = order.notAfter ? Math.floor((order.notAfter.getTime() - now.getTime()) / 1000) : undefined;
@@ -107,6 +110,7 @@ export function orderRoutes(app: FastifyInstance, ctx: AcmeContext): void {
             dns: order.identifiers.filter((i) => i.type === "dns").map((i) => i.value),
             ip: order.identifiers.filter((i) => i.type === "ip").map((i) => i.value),
           }),
+          ...(binding ? attested(binding) : []),
         ],
       });
     } catch (err) {
@@ -147,6 +151,23 @@ function challengesFor(id: CheckedIdentifier, settings: AcmeSettings): Challenge
 }
 
 /** Name policy, authority-wide then the provisioner's, per identifier: all refusals as subproblems. */
+/** The attestation decision the account's EAB key was handed out for, if any. */
+async function attestedBinding(ctx: AcmeContext, account: AccountRecord): Promise<AttestedBinding | null> {
+  if (account.eabKid === null) return null;
+  return (await ctx.deps.store.eabKey(account.eabKid))?.binding ?? null;
+}
+
+/** An attested account orders only the names its decision allowed. */
+function checkAttested(binding: AttestedBinding | null, ids: CheckedIdentifier[]): void {
+  if (!binding) return;
+  const problems: ProblemDocument[] = [];
+  for (const id of ids) {
+    const allowed = id.type === "dns" ? !id.wildcard && binding.dns.includes(id.value) : binding.ip.includes(id.value);
+    if (!allowed) problems.push(problemDocument("rejectedIdentifier", `${id.value} is not among the names the attestation decision allows (${[...binding.dns, ...binding.ip].join(", ") || "none"})`, 400, { identifier: { type: id.type, value: id.value } }));
+  }
+  if (problems.length > 0) throw new AcmeProblem("rejectedIdentifier", problems.length === 1 ? problems[0]!.detail : `${problems.length} identifiers are outside the attestation decision`, { subproblems: problems });
+}
+
 async function checkNames(ctx: AcmeContext, provisioner: ProvisionerRecord, ids: CheckedIdentifier[]): Promise<void> {
   const problems: ProblemDocument[] = [];
   for (const id of ids) {

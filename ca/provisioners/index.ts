@@ -3,11 +3,13 @@ import type { ProvisionerRecord } from "../ports.js";
 import { acmeProvisioner } from "./acme.js";
 import { adminProvisioner } from "./admin.js";
 import { scepProvisioner } from "./scep.js";
+import { attestationProvisioner } from "./attestation.js";
 import type { ProvisionerBehaviour } from "./sign-options.js";
 
 export * from "./sign-options.js";
 export { validateRoles, validateText, allowedProfiles } from "./common.js";
 export { validateProvisioner, type ProvisionerInput } from "./validate.js";
+export { attestationSettings, type AttestationSettings, type JwsAlgorithm } from "./attestation.js";
 export { scepSettings, normaliseScepOptions, challengeMatches, challengeBound, renewalOf, validateChallengeBinding, type ScepSettings, type ChallengeBinding } from "./scep.js";
 export { acmeSettings, acmeProfiles, csrMatchesOrder, ACME_CHALLENGE_TYPES, type AcmeSettings } from "./acme.js";
 
@@ -16,6 +18,7 @@ const behaviours = new Map<string, ProvisionerBehaviour>([
   ["admin", adminProvisioner],
   ["acme", acmeProvisioner],
   ["scep", scepProvisioner],
+  ["attestation", attestationProvisioner],
 ]);
 
 export function registerProvisionerBehaviour(type: ProvisionerRecord["type"], behaviour: ProvisionerBehaviour): void {

@@ -119,6 +119,8 @@ export interface ChallengeBinding {
   identity?: string | undefined;
   nodeId?: string | undefined;
   roles?: string[] | undefined;
+  /** A SPIFFE ID the certificate carries (set by attestation decisions). */
+  spiffeId?: string | undefined;
 }
 
 export function validateChallengeBinding(b: Record<string, unknown>): ChallengeBinding {
@@ -127,6 +129,11 @@ export function validateChallengeBinding(b: Record<string, unknown>): ChallengeB
   if (b.identity !== undefined) out.identity = validateText(b.identity, "identity", MAX_IDENTITY);
   if (b.nodeId !== undefined) out.nodeId = validateText(b.nodeId, "nodeId", MAX_NODE_ID);
   if (b.roles !== undefined) out.roles = validateRoles(b.roles);
+  if (b.spiffeId !== undefined) {
+    const v = validateText(b.spiffeId, "spiffeId", MAX_IDENTITY);
+    if (!/^spiffe:\/\/[a-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(v)) throw new SignetError("bad_request", "spiffeId must be a spiffe:// URI");
+    out.spiffeId = v;
+  }
   for (const k of ["dns", "ip"] as const) {
     const v = b[k];
     if (v === undefined) continue;
@@ -154,7 +161,7 @@ export function challengeBound(binding: ChallengeBinding): SignOption[] {
         else if (csr.sans.dns.length > 0 && binding.commonName !== undefined) extra.push(...csr.sans.dns);
         if (binding.ip !== undefined) extra.push(...csr.sans.ip.filter((a) => !binding.ip!.includes(a)));
         else if (csr.sans.ip.length > 0 && binding.commonName !== undefined) extra.push(...csr.sans.ip);
-        if (csr.sans.uri.length > 0 || csr.sans.email.length > 0) extra.push(...csr.sans.uri, ...csr.sans.email);
+        extra.push(...csr.sans.uri.filter((u) => u !== binding.spiffeId), ...csr.sans.email);
         if (extra.length > 0) throw new SignetError("forbidden_name", `this challenge does not allow ${extra.join(", ")}`, { detail: { names: extra } });
       },
     },
@@ -165,6 +172,7 @@ export function challengeBound(binding: ChallengeBinding): SignOption[] {
         if (binding.identity !== undefined) draft.identity = binding.identity;
         if (binding.nodeId !== undefined) draft.nodeId = binding.nodeId;
         if (binding.roles !== undefined) draft.roles = [...binding.roles];
+        if (binding.spiffeId !== undefined) draft.spiffeId = binding.spiffeId;
       },
     },
   ];

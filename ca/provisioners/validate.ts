@@ -5,6 +5,7 @@ import type { ProvisionerRecord, ProvisionerType } from "../ports.js";
 import { isProfileName, PROFILE_NAMES } from "../profiles.js";
 import { acmeSettings } from "./acme.js";
 import { normaliseScepOptions, scepSettings } from "./scep.js";
+import { attestationSettings } from "./attestation.js";
 
 export const PROVISIONER_TYPES: readonly ProvisionerType[] = ["admin", "acme", "scep", "attestation"];
 const NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -67,6 +68,10 @@ export function validateProvisioner(input: Record<string, unknown>, limits: Life
   if (type === "acme") {
     if (profile === "intermediate" || profile === "ocsp-responder" || profile === "scep-ra") bad(`an ACME provisioner cannot issue the ${profile} profile`, "profile");
     acmeSettings(opts);
+  }
+  if (type === "attestation") {
+    if (profile === "intermediate" || profile === "ocsp-responder" || profile === "scep-ra") bad(`an attestation provisioner cannot issue the ${profile} profile`, "profile");
+    attestationSettings(opts, { trustDomain: "signet.internal", policyFile: "policies/attestation.cedar" });
   }
   if (type === "scep") {
     if (profile === "intermediate" || profile === "ocsp-responder" || profile === "scep-ra") bad(`a SCEP provisioner cannot issue the ${profile} profile`, "profile");

@@ -701,7 +701,75 @@ export function buildProgram(): Command {
       }),
     );
 
+  const token = program.command("token").description("tokens that bootstrap workloads");
+  token
+    .command("join")
+    .description("a one-time join token for a Terraform or Ansible run (attestation evidence); printed once")
+    .option("--provisioner <name>", "the attestation provisioner", "attest")
+    .option("--ttl <duration>", "expire after this long", "1h")
+    .option("--claim <name=value>", "a claim the posture policy reads (repeatable; a,b,c for a list), e.g. identity=web-3 nodeId=vm-3 dns=web-3.internal", (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option("--note <text>", "what the token is for")
+    .option("--json", "machine-readable output")
+    .action(
+      run(async (o: JsonFlag & { provisioner: string; ttl: string; claim: string[]; note?: string }, _cmd: Command) => {
+        const claims: Record<string, string | string[]> = {};
+        for (const c of o.claim) {
+          const i = c.indexOf("=");
+          if (i <= 0) throw new SignetError("bad_request", `--claim ${JSON.stringify(c)} must be name=value`);
+          const v = c.slice(i + 1);
+          claims[c.slice(0, i)] = ["dns", "ip", "roles"].includes(c.slice(0, i)) || v.includes(",") ? v.split(",").filter(Boolean) : v;
+        }
+        const t = await apiClient(config()).call<{ id: string; token: string; expiresAt: string; attestUrl: string; claims: Record<string, unknown> }>("POST", "/admin/v1/attestation/join-tokens", {
+          provisioner: o.provisioner,
+          ttlSeconds: parseDuration(o.ttl, "--ttl"),
+          claims,
+          ...(o.note ? { note: o.note } : {}),
+        });
+        out(o, t, () =>
+          process.stdout.write(
+            [
+              `join token: ${t.token}`,
+              `(shown once: it is stored only hashed; single use; expires ${t.expiresAt})`,
+              `attest:     curl --cacert root.pem -X POST ${t.attestUrl} -H 'content-type: application/json' -d '{"evidence":{"type":"join-token","token":"${t.token}"}}'`,
+              "",
+            ].join("\n"),
+          ),
+        );
+      }),
+    );
+
   const policy = program.command("policy").description("name policies (authority-wide, or a provisioner's with --provisioner)");
+  policy
+    .command("test <evidenceFile>")
+    .description("the posture decision for evidence in a file (a JWT, or JSON {type, token}), and why; nothing is spent or issued")
+    .option("--provisioner <name>", "the attestation provisioner", "attest")
+    .option("--type <type>", "evidence type when the file holds a bare token: posture, kubernetes or join-token", "posture")
+    .option("--json", "machine-readable output")
+    .action(
+      run(async (file: string, o: JsonFlag & { provisioner: string; type: string }, _cmd: Command) => {
+        const text = readFileSync(file, "utf8").trim();
+        const evidence = text.startsWith("{") ? (JSON.parse(text) as { type: string; token: string }) : { type: o.type, token: text };
+        const r = await apiClient(config()).call<{ evidence: { type: string; subject: string; nodeId: string | null; digest: string }; decision: { allow: boolean; reasons: string[]; policyVersion: string; spiffeId?: string | null; identity?: string; dns?: string[]; ip?: string[]; roles?: string[]; lifetimeSeconds?: number | null; profile?: string | null } }>(
+          "POST",
+          "/admin/v1/attestation/test",
+          { provisioner: o.provisioner, evidence },
+        );
+        out(o, r, () => {
+          const d = r.decision;
+          const lines = [
+            `evidence: ${r.evidence.type} for ${r.evidence.subject}${r.evidence.nodeId ? ` on node ${r.evidence.nodeId}` : ""} (sha256 ${r.evidence.digest.slice(0, 16)}…)`,
+            `decision: ${d.allow ? "ALLOW" : "DENY"} (policy version ${d.policyVersion})`,
+            ...(d.allow
+              ? [`  identity: ${d.identity}`, `  spiffe:   ${d.spiffeId ?? "-"}`, `  names:    ${[...(d.dns ?? []), ...(d.ip ?? [])].join(", ") || "-"}`, `  roles:    ${(d.roles ?? []).join(", ") || "-"}`, `  lifetime: ${d.lifetimeSeconds ?? "provisioner default"}s, profile ${d.profile ?? "provisioner default"}`]
+              : []),
+            `why: ${d.reasons.join("; ")}`,
+            "",
+          ];
+          process.stdout.write(lines.join("\n"));
+        });
+        if (!r.decision.allow) process.exitCode = 3;
+      }),
+    );
   policy
     .command("get")
     .option("--provisioner <name>")

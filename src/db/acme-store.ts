@@ -1,6 +1,7 @@
 // The ACME store over raw SQL (PostgreSQL or PGlite): every ACME request touches it, and the raw
 // driver is several times faster than Prisma per statement (FACTS.md). Tables: prisma/schema.prisma.
 import type { PublicJwk } from "../../acme/jws.js";
+import type { AttestedBinding } from "../../ca/attestation/sign-options.js";
 import type {
   AccountRecord,
   AccountStatus,
@@ -68,6 +69,7 @@ interface EabRow {
   used_at: Date | null;
   account_id: string | null;
   revoked_at: Date | null;
+  binding: AttestedBinding | null;
 }
 
 const ACCOUNT_COLUMNS = "id, provisioner_id, thumbprint, jwk, status, contact, terms_agreed, eab_kid, created_at";
@@ -126,6 +128,7 @@ const eab = (r: EabRow): EabKeyRecord => ({
   usedAt: r.used_at,
   accountId: r.account_id,
   revokedAt: r.revoked_at,
+  binding: r.binding ?? null,
 });
 
 const UNIQUE_VIOLATION = "23505";
@@ -384,9 +387,9 @@ export class SqlAcmeStore implements AcmeStore {
 
   async createEabKey(k: EabKeyRecord): Promise<void> {
     await this.sql.query(
-      `INSERT INTO acme_eab_keys (kid, provisioner_id, key_ciphertext, single_use, note, created_by, created_at, expires_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-      [k.kid, k.provisionerId, k.keyCiphertext, k.singleUse, k.note, k.createdBy, k.createdAt, k.expiresAt],
+      `INSERT INTO acme_eab_keys (kid, provisioner_id, key_ciphertext, single_use, note, created_by, created_at, expires_at, binding)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      [k.kid, k.provisionerId, k.keyCiphertext, k.singleUse, k.note, k.createdBy, k.createdAt, k.expiresAt, k.binding ? JSON.stringify(k.binding) : null],
     );
   }
 

@@ -10,6 +10,7 @@ import type { RevocationService } from "../revocation/service.js";
 import { feedRoutes } from "./revocation/feed.js";
 import { acmePlugin, type ValidationRunner } from "../../acme/index.js";
 import { AJV_OPTIONS, installCommon, rejectUnstorableText } from "./common.js";
+import { attestRoutes } from "./attest.js";
 
 export interface TlsMaterial {
   key: string;
@@ -70,6 +71,8 @@ export async function buildHttpsApp(s: Services, tls: TlsMaterial, ready: () => 
     }),
     { prefix: "/acme/:provisioner" },
   );
+  // Posture attestation: evidence in, a decision and a bound credential out.
+  await app.register(async (attest) => attestRoutes(attest, s));
   // The live revocation feed: admin credentials, or a client certificate with the reader role.
   await app.register(async (feed) => {
     feed.decorateRequest("admin", null);

@@ -13,6 +13,7 @@ import { revokeCertificate } from "./routes/revoke-certificate.js";
 import { revokeBulk } from "./routes/revoke-bulk.js";
 import { deleteBlock, listBlocks } from "./routes/blocks.js";
 import { createEab, listEab, revokeEab } from "./routes/acme-eab.js";
+import { createJoinToken, testPolicy } from "./routes/attestation.js";
 import { approveScepRequest, createScepChallenge, listScepChallenges, listScepRequests, rejectScepRequest } from "./routes/scep.js";
 
 const ROUTES = [
@@ -38,6 +39,8 @@ const ROUTES = [
   revokeAdminToken,
   caInfo,
   createEab,
+  createJoinToken,
+  testPolicy,
   listEab,
   revokeEab,
   createScepChallenge,

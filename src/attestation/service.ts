@@ -1,0 +1,285 @@
+// The attestation front door's logic (step 5): evidence in, a posture decision out, and a
+// credential bound to that decision: single-use ACME EAB keys for any stock ACME client, a SCEP
+// one-time challenge, or the certificate itself when the request carries a CSR. Every decision,
+// allow or deny, is an audit event with the evidence's digest and the policy version.
+import { createHash, randomBytes, randomUUID } from "node:crypto";
+import { join, isAbsolute } from "node:path";
+import type { Logger } from "pino";
+import { createEabKey, type EabKeyBox } from "../../acme/index.js";
+import { AttestationError, isAttestationError } from "../../ca/attestation/errors.js";
+import { attested, type AttestedBinding } from "../../ca/attestation/sign-options.js";
+import type { AllowDecision, Decision, Evidence } from "../../ca/attestation/types.js";
+import { PostureAttestor } from "../../ca/attestation/posture-attestor.js";
+import { KubernetesAttestor } from "../../ca/attestation/kubernetes-attestor.js";
+import type { Authority, IssuedCertificate } from "../../ca/authority.js";
+import { blockedError } from "../../ca/authority.js";
+import { AUDIT_EVENTS } from "../../ca/audit.js";
+import { SignetError } from "../../ca/errors.js";
+import type { AuditLog, ProvisionerRecord } from "../../ca/ports.js";
+import { acmeSettings, attestationSettings, type AttestationSettings } from "../../ca/provisioners/index.js";
+import type { KeySource } from "../../ca/provisioners/attestation.js";
+import type { ScepService } from "../../scep/index.js";
+import type { SqlAcmeStore } from "../db/acme-store.js";
+import type { SqlAttestationStore } from "../db/attestation-store.js";
+import type { ProvisionerRepository } from "../db/provisioners.js";
+import type { BlockCache } from "../revocation/blocks.js";
+import { loadJwks } from "./jwks.js";
+import { PolicyFile } from "./policy-file.js";
+
+export type CredentialKind = "acme" | "scep" | "certificate";
+
+export interface AttestRequest {
+  evidence: { type: "posture" | "kubernetes" | "join-token"; token: string };
+  credential?: CredentialKind;
+  /** PEM CSR, for credential "certificate". */
+  csr?: string;
+}
+
+export interface AttestResult {
+  decision: Omit<AllowDecision, "allow">;
+  acme?: { directory: string; kid: string; hmacKey: string; expiresAt: string };
+  scep?: { url: string; challenge: string; expiresAt: string };
+  certificate?: { serial: string; pem: string; chainPem: string; notAfter: string };
+}
+
+export interface AttestationDeps {
+  authority: Authority;
+  provisioners: ProvisionerRepository;
+  blocks: BlockCache;
+  audit: AuditLog;
+  store: SqlAttestationStore;
+  acme: { store: SqlAcmeStore; eabBox: EabKeyBox };
+  scep: ScepService;
+  home: string;
+  httpUrl: string;
+  log: Logger;
+  clock?: () => Date;
+}
+
+const sha256hex = (s: string | Buffer) => createHash("sha256").update(s).digest("hex");
+
+export class AttestationService {
+  readonly #d: AttestationDeps;
+  readonly #policies = new Map<string, PolicyFile>();
+  readonly #clock: () => Date;
+
+  constructor(deps: AttestationDeps) {
+    this.#d = deps;
+    this.#clock = deps.clock ?? (() => new Date());
+  }
+
+  settingsOf(p: ProvisionerRecord): AttestationSettings {
+    return attestationSettings(p.options, { trustDomain: "signet.internal", policyFile: join("policies", `${p.name}.cedar`) });
+  }
+
+  /** The provisioner's policy file, loaded once and then hot-reloaded. A broken file at first load
+   * refuses attestation with the reason (the previous version stays in force after that). */
+  policyOf(p: ProvisionerRecord, s: AttestationSettings): PolicyFile {
+    const path = isAbsolute(s.policyFile) ? s.policyFile : join(this.#d.home, s.policyFile);
+    const key = `${p.name}\0${path}\0${s.trustDomain}`;
+    let f = this.#policies.get(key);
+    if (!f) {
+      f = new PolicyFile(path, { trustDomain: s.trustDomain, log: this.#d.log });
+      f.load();
+      f.watch();
+      this.#policies.set(key, f);
+    }
+    return f;
+  }
+
+  close(): void {
+    for (const f of this.#policies.values()) f.close();
+    this.#policies.clear();
+  }
+
+  /** Verifies evidence. `spend`: single-use evidence (join tokens, jti) is used up. */
+  async verify(p: ProvisionerRecord, s: AttestationSettings, ev: AttestRequest["evidence"], spend: boolean): Promise<Evidence> {
+    const now = this.#clock();
+    if (!ev || typeof ev.token !== "string" || ev.token.length === 0) throw new AttestationError("malformed", "evidence.token is missing");
+    if (Buffer.byteLength(ev.token) > s.maxEvidenceBytes) throw new AttestationError("too_large", `the evidence is larger than ${s.maxEvidenceBytes} bytes`);
+    let evidence: Evidence;
+    switch (ev.type) {
+      case "posture": {
+        if (s.posture.attesters.length === 0) throw new AttestationError("unsupported_alg", `provisioner ${p.name} trusts no posture attester`);
+        const attesters = await Promise.all(s.posture.attesters.map(async (a) => ({ issuer: a.issuer, algorithms: a.algorithms, ...(a.audience ? { audience: a.audience } : {}), keys: await this.#jwks(a) })));
+        evidence = new PostureAttestor(attesters, { maxAgeSeconds: s.posture.maxAgeSeconds }).verify(ev.token, now);
+        break;
+      }
+      case "kubernetes": {
+        if (s.kubernetes.clusters.length === 0) throw new AttestationError("unsupported_alg", `provisioner ${p.name} trusts no Kubernetes cluster`);
+        const clusters = await Promise.all(s.kubernetes.clusters.map(async (c) => ({ issuer: c.issuer, audiences: c.audiences, keys: await this.#jwks(c) })));
+        evidence = new KubernetesAttestor(clusters).verify(ev.token, now);
+        break;
+      }
+      case "join-token": {
+        if (!s.joinTokens) throw new AttestationError("unsupported_alg", `provisioner ${p.name} does not accept join tokens`);
+        const hash = sha256hex(ev.token);
+        const t = spend ? await this.#d.store.spendJoinToken(p.id, hash, now) : await this.#d.store.findJoinToken(p.id, hash, now);
+        if (!t) throw new AttestationError("replayed", "the join token is unknown, already used or expired");
+        const claims = t.claims;
+        evidence = {
+          type: "join-token",
+          issuer: "signet",
+          subject: typeof claims.identity === "string" ? claims.identity : `join-token:${t.id}`,
+          nodeId: typeof claims.nodeId === "string" ? claims.nodeId : null,
+          claims,
+          issuedAt: t.createdAt,
+          expiresAt: t.expiresAt,
+          uniqueId: null,
+          digest: hash,
+        };
+        break;
+      }
+      default:
+        throw new AttestationError("malformed", `evidence.type must be posture, kubernetes or join-token`);
+    }
+    if (spend && evidence.uniqueId !== null) {
+      const until = evidence.expiresAt ?? new Date(now.getTime() + 86_400_000);
+      if (!(await this.#d.store.spendUniqueId(`${evidence.type}:${evidence.issuer}:${evidence.uniqueId}`, until))) {
+        throw new AttestationError("replayed", "this evidence was already used (its jti is spent)");
+      }
+    }
+    return evidence;
+  }
+
+  /** A provisioner's key source as a live key set (files relative to $SIGNET_HOME). */
+  #jwks(src: KeySource) {
+    const file = src.jwksFile === undefined ? undefined : isAbsolute(src.jwksFile) ? src.jwksFile : join(this.#d.home, src.jwksFile);
+    return loadJwks({ ...(file ? { file } : {}), ...(src.jwksUrl ? { url: src.jwksUrl } : {}), ...(src.oidcDiscoveryUrl ? { oidcDiscoveryUrl: src.oidcDiscoveryUrl } : {}) }, { fetchTimeoutMs: 5000 });
+  }
+
+  /** What the policy decides for evidence, without spending or issuing anything (signet policy test). */
+  async test(p: ProvisionerRecord, ev: AttestRequest["evidence"]): Promise<{ evidence: Evidence; decision: Decision }> {
+    this.#assertType(p);
+    const s = this.settingsOf(p);
+    const evidence = await this.verify(p, s, ev, false);
+    return { evidence, decision: this.policyOf(p, s).current().decide(evidence, p.name, this.#clock()) };
+  }
+
+  /** `httpsBase`: this server's HTTPS origin as the client reached it (the ACME directory's base). */
+  async attest(p: ProvisionerRecord, req: AttestRequest, actor: string, httpsBase: string): Promise<AttestResult> {
+    this.#assertType(p);
+    const s = this.settingsOf(p);
+    const policy = this.policyOf(p, s);
+    const evidence = await this.verify(p, s, req.evidence, true);
+    const block = this.#d.blocks.find({ nodeId: evidence.nodeId, identity: null, spiffeId: null, accountId: null });
+    if (block) throw blockedError(block);
+    const decision = policy.current().decide(evidence, p.name, this.#clock());
+    await this.#d.audit.append({
+      event: AUDIT_EVENTS.attestationDecided,
+      actor,
+      target: evidence.nodeId ?? evidence.subject,
+      data: {
+        provisioner: p.name,
+        evidence: { type: evidence.type, issuer: evidence.issuer, subject: evidence.subject, nodeId: evidence.nodeId, digest: evidence.digest },
+        policyVersion: decision.policyVersion,
+        allow: decision.allow,
+        reasons: decision.reasons,
+        ...(decision.allow ? { spiffeId: decision.spiffeId, identity: decision.identity, dns: decision.dns, ip: decision.ip, roles: decision.roles } : {}),
+      },
+    });
+    if (!decision.allow) {
+      throw new SignetError("forbidden", `the posture policy refuses this workload: ${decision.reasons.join("; ")}`, { detail: { reasons: decision.reasons, policyVersion: decision.policyVersion } });
+    }
+    const after = this.#d.blocks.find({ nodeId: decision.nodeId, identity: decision.identity, spiffeId: decision.spiffeId, accountId: null });
+    if (after) throw blockedError(after);
+    const binding: AttestedBinding = {
+      spiffeId: decision.spiffeId,
+      identity: decision.identity,
+      nodeId: decision.nodeId,
+      dns: decision.dns,
+      ip: decision.ip,
+      roles: decision.roles,
+      profile: decision.profile,
+      lifetimeSeconds: decision.lifetimeSeconds,
+      policyVersion: decision.policyVersion,
+      evidenceDigest: evidence.digest,
+    };
+    const { allow: _allow, ...shown } = decision;
+    const result: AttestResult = { decision: shown };
+    const kind = req.credential ?? (req.csr ? "certificate" : "acme");
+    if (kind === "acme") result.acme = await this.#eab(p, s, binding, actor, httpsBase);
+    else if (kind === "scep") result.scep = await this.#scepChallenge(s, binding, actor);
+    else if (kind === "certificate") result.certificate = await this.#certificate(p, req.csr, binding, actor);
+    else throw new SignetError("bad_request", "credential must be acme, scep or certificate");
+    return result;
+  }
+
+  async #eab(p: ProvisionerRecord, s: AttestationSettings, binding: AttestedBinding, actor: string, httpsBase: string): Promise<NonNullable<AttestResult["acme"]>> {
+    if (!s.acmeProvisioner) throw new SignetError("conflict", `attestation provisioner ${p.name} names no acmeProvisioner`);
+    const target = await this.#d.provisioners.get(s.acmeProvisioner);
+    if (!target || target.type !== "acme" || !target.enabled) throw new SignetError("conflict", `acmeProvisioner ${s.acmeProvisioner} is not an enabled ACME provisioner`);
+    // An ACME provisioner that does not require EAB would issue without the decision's limits.
+    if (!acmeSettings(target.options).requireEab) throw new SignetError("conflict", `ACME provisioner ${target.name} must require external account binding to take attested accounts`);
+    const k = await createEabKey({ store: this.#d.acme.store, box: this.#d.acme.eabBox, audit: this.#d.audit }, target, actor, {
+      singleUse: true,
+      ttlSeconds: s.credentialTtlSeconds,
+      note: `attestation:${p.name}`,
+      binding,
+    });
+    return { directory: `${httpsBase}/acme/${target.name}/directory`, kid: k.kid, hmacKey: k.hmacKey, expiresAt: k.expiresAt!.toISOString() };
+  }
+
+  async #scepChallenge(s: AttestationSettings, binding: AttestedBinding, actor: string): Promise<NonNullable<AttestResult["scep"]>> {
+    if (!s.scepProvisioner) throw new SignetError("conflict", "this attestation provisioner names no scepProvisioner");
+    const target = await this.#d.provisioners.get(s.scepProvisioner);
+    if (!target || target.type !== "scep" || !target.enabled) throw new SignetError("conflict", `scepProvisioner ${s.scepProvisioner} is not an enabled SCEP provisioner`);
+    const c = await this.#d.scep.createChallenge(
+      target,
+      {
+        ttlSeconds: s.credentialTtlSeconds,
+        binding: {
+          dns: binding.dns,
+          ip: binding.ip,
+          identity: binding.identity,
+          roles: binding.roles,
+          ...(binding.nodeId ? { nodeId: binding.nodeId } : {}),
+          ...(binding.spiffeId ? { spiffeId: binding.spiffeId } : {}),
+        },
+        note: "attestation",
+      },
+      actor,
+    );
+    return { url: `${this.#d.httpUrl}/scep/${target.name}`, challenge: c.challenge, expiresAt: c.expiresAt.toISOString() };
+  }
+
+  async #certificate(p: ProvisionerRecord, csr: string | undefined, binding: AttestedBinding, actor: string): Promise<NonNullable<AttestResult["certificate"]>> {
+    if (typeof csr !== "string" || csr.length === 0) throw new SignetError("bad_request", "credential certificate needs csr (PEM)");
+    const issued: IssuedCertificate = await this.#d.authority.sign({ csr, provisioner: p.name, via: "attestation", actor, options: attested(binding) });
+    return { serial: issued.serialHex, pem: issued.pem, chainPem: issued.chainPem, notAfter: issued.notAfter.toISOString() };
+  }
+
+  /** A one-time join token (signet token join): scoped claims the policy reads, shown once. */
+  async createJoinToken(p: ProvisionerRecord, input: { ttlSeconds: number; claims: Record<string, unknown>; note?: string | undefined }, actor: string) {
+    this.#assertType(p);
+    const claims = joinClaims(input.claims);
+    const token = `sjt_${randomBytes(24).toString("base64url")}`;
+    const id = randomUUID();
+    const now = this.#clock();
+    const expiresAt = new Date(now.getTime() + input.ttlSeconds * 1000);
+    await this.#d.store.createJoinToken({ id, provisionerId: p.id, secretHash: sha256hex(token), claims, note: input.note ?? null, createdBy: actor, createdAt: now, expiresAt });
+    await this.#d.audit.append({ event: AUDIT_EVENTS.attestationJoinTokenCreated, actor, target: id, data: { provisioner: p.name, claims, expiresAt: expiresAt.toISOString(), note: input.note ?? null } });
+    return { id, token, provisioner: p.name, claims, expiresAt };
+  }
+
+  #assertType(p: ProvisionerRecord): void {
+    if (p.type !== "attestation") throw new SignetError("bad_request", `provisioner ${p.name} is of type ${p.type}, not attestation`);
+  }
+}
+
+/** Join-token claims: short strings or string lists under simple names (what the policy reads). */
+function joinClaims(c: Record<string, unknown>): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  const keys = Object.keys(c);
+  if (keys.length > 32) throw new SignetError("bad_request", "at most 32 claims");
+  for (const k of keys) {
+    if (!/^[A-Za-z][A-Za-z0-9_]{0,63}$/.test(k)) throw new SignetError("bad_request", `claim name ${JSON.stringify(k.slice(0, 64))} must be a letter then letters, digits or _`);
+    const v = c[k];
+    if (typeof v === "string" && v.length > 0 && v.length <= 1024) out[k] = v;
+    else if (Array.isArray(v) && v.length <= 100 && v.every((x) => typeof x === "string" && x.length > 0 && x.length <= 1024)) out[k] = v as string[];
+    else throw new SignetError("bad_request", `claim ${k} must be a string or a list of strings`);
+  }
+  return out;
+}
+
+export { isAttestationError };

@@ -1,0 +1,78 @@
+// Attestation state over raw SQL: join tokens (hashed) and the single-use identifiers of accepted
+// evidence. Tables: prisma/schema.prisma (AttestationJoinToken, AttestationUsedId).
+import type { RawSql } from "./migrate.js";
+
+export interface JoinTokenRecord {
+  id: string;
+  provisionerId: string;
+  claims: Record<string, string | string[]>;
+  note: string | null;
+  createdBy: string;
+  createdAt: Date;
+  expiresAt: Date;
+  usedAt: Date | null;
+}
+
+interface JoinTokenRow {
+  id: string;
+  provisioner_id: string;
+  claims: Record<string, string | string[]>;
+  note: string | null;
+  created_by: string;
+  created_at: Date;
+  expires_at: Date;
+  used_at: Date | null;
+}
+
+const COLUMNS = "id, provisioner_id, claims, note, created_by, created_at, expires_at, used_at";
+const row = (r: JoinTokenRow): JoinTokenRecord => ({
+  id: r.id,
+  provisionerId: r.provisioner_id,
+  claims: r.claims,
+  note: r.note,
+  createdBy: r.created_by,
+  createdAt: r.created_at,
+  expiresAt: r.expires_at,
+  usedAt: r.used_at,
+});
+
+export class SqlAttestationStore {
+  constructor(private readonly sql: RawSql) {}
+
+  async createJoinToken(t: Omit<JoinTokenRecord, "usedAt"> & { secretHash: string }): Promise<void> {
+    await this.sql.query(
+      `INSERT INTO attestation_join_tokens (id, provisioner_id, secret_hash, claims, note, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [t.id, t.provisionerId, t.secretHash, JSON.stringify(t.claims), t.note, t.createdBy, t.createdAt, t.expiresAt],
+    );
+  }
+
+  /** Spends a usable join token atomically; null when unknown, used, expired or another provisioner's. */
+  async spendJoinToken(provisionerId: string, secretHash: string, now: Date): Promise<JoinTokenRecord | null> {
+    const [r] = await this.sql.query<JoinTokenRow>(
+      `UPDATE attestation_join_tokens SET used_at = $3 WHERE secret_hash = $2 AND provisioner_id = $1 AND used_at IS NULL AND expires_at > $3 RETURNING ${COLUMNS}`,
+      [provisionerId, secretHash, now],
+    );
+    return r ? row(r) : null;
+  }
+
+  /** A usable join token, without spending it (signet policy test). */
+  async findJoinToken(provisionerId: string, secretHash: string, now: Date): Promise<JoinTokenRecord | null> {
+    const [r] = await this.sql.query<JoinTokenRow>(`SELECT ${COLUMNS} FROM attestation_join_tokens WHERE secret_hash = $2 AND provisioner_id = $1 AND used_at IS NULL AND expires_at > $3`, [provisionerId, secretHash, now]);
+    return r ? row(r) : null;
+  }
+
+  async listJoinTokens(provisionerId: string | null, limit: number): Promise<JoinTokenRecord[]> {
+    const rows = await this.sql.query<JoinTokenRow>(`SELECT ${COLUMNS} FROM attestation_join_tokens WHERE ($1::text IS NULL OR provisioner_id = $1) ORDER BY created_at DESC LIMIT $2`, [provisionerId, limit]);
+    return rows.map(row);
+  }
+
+  /** Records a single-use evidence id; false when it was already used (a replay). */
+  async spendUniqueId(id: string, expiresAt: Date): Promise<boolean> {
+    const rows = await this.sql.query("INSERT INTO attestation_used_ids (id, expires_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING RETURNING id", [id, expiresAt]);
+    return rows.length > 0;
+  }
+
+  async purgeUsedIds(before: Date): Promise<void> {
+    await this.sql.query("DELETE FROM attestation_used_ids WHERE expires_at < $1", [before]);
+  }
+}

@@ -1,0 +1,76 @@
+// POST /attest/{provisioner} on the HTTPS port: the posture-attestation front door. The body carries
+// evidence (a signed posture assertion, a Kubernetes service-account token or a join token) and which
+// credential the workload wants; the answer is the decision and that credential, or a 4xx with the
+// reason (401: the evidence does not verify; 403: the policy refuses, or the node is blocked).
+import type { FastifyInstance } from "fastify";
+import { isAttestationError } from "../../ca/attestation/errors.js";
+import { SignetError } from "../../ca/errors.js";
+import { isProvisionerName } from "../../ca/provisioners/validate.js";
+import type { AttestRequest } from "../attestation/service.js";
+import type { Services } from "../services.js";
+
+const decisionSchema = {
+  type: "object",
+  properties: {
+    spiffeId: { type: ["string", "null"] },
+    identity: { type: "string" },
+    nodeId: { type: ["string", "null"] },
+    dns: { type: "array", items: { type: "string" } },
+    ip: { type: "array", items: { type: "string" } },
+    roles: { type: "array", items: { type: "string" } },
+    profile: { type: ["string", "null"] },
+    lifetimeSeconds: { type: ["integer", "null"] },
+    reasons: { type: "array", items: { type: "string" } },
+    policyVersion: { type: "string" },
+  },
+} as const;
+
+export function attestRoutes(app: FastifyInstance, s: Services): void {
+  app.post<{ Params: { provisioner: string }; Body: AttestRequest }>(
+    "/attest/:provisioner",
+    {
+      bodyLimit: 96 * 1024,
+      schema: {
+        hide: true,
+        body: {
+          type: "object",
+          required: ["evidence"],
+          additionalProperties: false,
+          properties: {
+            evidence: {
+              type: "object",
+              required: ["type", "token"],
+              additionalProperties: false,
+              properties: { type: { type: "string", enum: ["posture", "kubernetes", "join-token"] }, token: { type: "string", minLength: 1, maxLength: 65536 } },
+            },
+            credential: { type: "string", enum: ["acme", "scep", "certificate"] },
+            csr: { type: "string", maxLength: 65536 },
+          },
+        },
+        response: {
+          201: {
+            type: "object",
+            properties: {
+              decision: decisionSchema,
+              acme: { type: "object", properties: { directory: { type: "string" }, kid: { type: "string" }, hmacKey: { type: "string" }, expiresAt: { type: "string" } } },
+              scep: { type: "object", properties: { url: { type: "string" }, challenge: { type: "string" }, expiresAt: { type: "string" } } },
+              certificate: { type: "object", properties: { serial: { type: "string" }, pem: { type: "string" }, chainPem: { type: "string" }, notAfter: { type: "string" } } },
+            },
+          },
+        },
+      },
+    },
+    async (req, reply) => {
+      const name = req.params.provisioner;
+      const p = isProvisionerName(name) ? await s.provisioners.get(name) : null;
+      if (!p || p.type !== "attestation" || !p.enabled) throw new SignetError("not_found", `no attestation provisioner named ${JSON.stringify(name.slice(0, 64))}`);
+      try {
+        const result = await s.attestation.attest(p, req.body, `attestation:${p.name}`, `https://${req.headers.host}`);
+        return await reply.code(201).send(result);
+      } catch (err) {
+        if (isAttestationError(err)) throw new SignetError("unauthenticated", `the evidence does not verify: ${err.message}`, { detail: { reason: err.code } });
+        throw err;
+      }
+    },
+  );
+}
