@@ -45,6 +45,15 @@ describe.skipIf(scepclient.skip)("scepclient", () => {
         const r = await admin(signet, "PUT", `/admin/v1/provisioners/${name}`, { type: "scep", profile: "client", options });
         expect(r.status, JSON.stringify(r.body)).toBeLessThan(300);
       };
+      /** The id of the pending request for `cn`, once scepclient's first PKCSReq has arrived (bounded wait). */
+      const pendingRequestOf = async (cn: string): Promise<string | undefined> => {
+        for (let i = 0; i < 100; i++) {
+          const id = (await signet.server.services.scep.store.listTransactions({ status: "pending" }, 10)).find((t) => t.subject.includes(cn))?.id;
+          if (id) return id;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        return undefined;
+      };
       const device = (name: string) => {
         mkdirSync(join(dir, name), { recursive: true });
         return name;
@@ -171,14 +180,9 @@ describe.skipIf(scepclient.skip)("scepclient", () => {
       it("holds a request PENDING until an operator approves it; scepclient's next poll gets the certificate", async () => {
         const d = device("pending-1");
         const svc = signet.server.services.scep.service;
-        const store = signet.server.services.scep.store;
         // scepclient re-sends its request every 30 s while the answer is PENDING.
         const running = run("approval", d, ["-challenge", STATIC, "-cn", "laptop-12"], 100_000);
-        let pendingId: string | undefined;
-        for (let i = 0; i < 100 && !pendingId; i++) {
-          pendingId = (await store.listTransactions({ status: "pending" }, 10)).find((t) => t.subject === "CN=laptop-12,OU=MDM,O=scep-client,C=US" || t.subject.includes("laptop-12"))?.id;
-          if (!pendingId) await new Promise((r) => setTimeout(r, 200));
-        }
+        const pendingId = await pendingRequestOf("laptop-12");
         expect(pendingId, "the request should be pending").toBeDefined();
         expect(existsSync(certFile(d))).toBe(false);
         const approved = await svc.approve(pendingId!, "admin-token:test");
@@ -192,13 +196,8 @@ describe.skipIf(scepclient.skip)("scepclient", () => {
       it("a rejected PENDING request ends in FAILURE at the next poll", async () => {
         const d = device("pending-2");
         const svc = signet.server.services.scep.service;
-        const store = signet.server.services.scep.store;
         const running = run("approval", d, ["-challenge", STATIC, "-cn", "laptop-13"], 100_000);
-        let pendingId: string | undefined;
-        for (let i = 0; i < 100 && !pendingId; i++) {
-          pendingId = (await store.listTransactions({ status: "pending" }, 10)).find((t) => t.subject.includes("laptop-13"))?.id;
-          if (!pendingId) await new Promise((r) => setTimeout(r, 200));
-        }
+        const pendingId = await pendingRequestOf("laptop-13");
         expect(pendingId).toBeDefined();
         await svc.reject(pendingId!, "admin-token:test", "not an asset of ours");
         const r = await running;

@@ -3,22 +3,13 @@
 // decision's SPIFFE ID, identity, node and roles whatever the CSR says.
 import { SignetError } from "../errors.js";
 import type { SignOption } from "../provisioners/sign-options.js";
-import type { ProfileName } from "../profiles.js";
+import type { AllowDecision } from "./types.js";
 
 /** The part of a decision that travels with a credential (EAB key, SCEP challenge). */
-export interface AttestedBinding {
-  spiffeId: string | null;
-  identity: string;
-  nodeId: string | null;
-  dns: string[];
-  ip: string[];
-  roles: string[];
-  profile: ProfileName | null;
-  lifetimeSeconds: number | null;
-  policyVersion: string;
+export type AttestedBinding = Omit<AllowDecision, "allow" | "reasons"> & {
   /** sha256 of the evidence the decision was made on. */
   evidenceDigest: string;
-}
+};
 
 export function attested(b: AttestedBinding): SignOption[] {
   return [

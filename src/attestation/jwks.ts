@@ -62,10 +62,11 @@ export async function loadJwks(source: JwksSource, opts: LoadJwksOptions): Promi
   const key = JSON.stringify([source.file ?? null, source.url ?? null, source.oidcDiscoveryUrl ?? null, opts.ca ?? null]);
   let entry = cache.get(key);
   if (!entry) {
-    entry = load().then((set) => new CachedJwkSet(load, set, opts) as LiveJwkSet);
-    cache.set(key, entry);
+    const loading = load().then((set) => new CachedJwkSet(load, set, opts) as LiveJwkSet);
+    cache.set(key, loading);
     // A failed first load is not cached: the next call tries again.
-    entry.catch(() => cache.delete(key));
+    loading.catch(() => cache.get(key) === loading && cache.delete(key));
+    entry = loading;
   }
   return await entry;
 }

@@ -9,6 +9,7 @@ import { AUDIT_EVENTS } from "../../../../ca/audit.js";
 import { SignetError } from "../../../../ca/errors.js";
 import { acmeSettings } from "../../../../ca/provisioners/index.js";
 import type { Services } from "../../../services.js";
+import { provisionerNames, provisionerOfType } from "../provisioner-lookup.js";
 import { errorResponses } from "../schemas.js";
 
 const keySchema = {
@@ -28,12 +29,7 @@ const keySchema = {
   },
 } as const;
 
-async function acmeProvisioner(s: Services, name: string) {
-  const p = await s.provisioners.get(name);
-  if (!p) throw new SignetError("unknown_provisioner", `no provisioner named ${JSON.stringify(name)}`);
-  if (p.type !== "acme") throw new SignetError("bad_request", `provisioner ${name} is of type ${p.type}; EAB keys belong to ACME provisioners`);
-  return p;
-}
+const acmeProvisioner = (s: Services, name: string) => provisionerOfType(s, name, "acme", "EAB keys belong to ACME provisioners");
 
 export function createEab(app: FastifyInstance, s: Services): void {
   app.post<{ Body: { provisioner: string; reusable?: boolean; ttlSeconds?: number; note?: string } }>(
@@ -92,7 +88,7 @@ export function listEab(app: FastifyInstance, s: Services): void {
       },
     },
     async (req) => {
-      const names = new Map((await s.provisioners.list()).map((p) => [p.id, p.name]));
+      const names = await provisionerNames(s);
       const p = req.query.provisioner ? await acmeProvisioner(s, req.query.provisioner) : null;
       const keys = await s.acme.store.listEabKeys(p?.id ?? null);
       return { items: keys.map((k) => describeEabKey(k, names.get(k.provisionerId) ?? k.provisionerId)) };
@@ -119,7 +115,7 @@ export function revokeEab(app: FastifyInstance, s: Services): void {
         throw new SignetError("not_found", `no EAB key ${JSON.stringify(req.params.kid)}`);
       }
       await s.journal.append({ event: AUDIT_EVENTS.acmeEabRevoked, actor: req.admin!.actor, target: `eab:${k.kid}`, data: { kid: k.kid } });
-      const names = new Map((await s.provisioners.list()).map((p) => [p.id, p.name]));
+      const names = await provisionerNames(s);
       return describeEabKey(k, names.get(k.provisionerId) ?? k.provisionerId);
     },
   );

@@ -6,14 +6,10 @@ import type { FastifyInstance } from "fastify";
 import { isAttestationError } from "../../../../ca/attestation/errors.js";
 import { SignetError } from "../../../../ca/errors.js";
 import type { Services } from "../../../services.js";
+import { provisionerOfType } from "../provisioner-lookup.js";
 import { errorResponses } from "../schemas.js";
 
-async function attestationProvisioner(s: Services, name: string) {
-  const p = await s.provisioners.get(name);
-  if (!p) throw new SignetError("unknown_provisioner", `no provisioner named ${JSON.stringify(name)}`);
-  if (p.type !== "attestation") throw new SignetError("bad_request", `provisioner ${name} is of type ${p.type}, not attestation`);
-  return p;
-}
+const attestationProvisioner = (s: Services, name: string) => provisionerOfType(s, name, "attestation", "join tokens and policy tests belong to attestation provisioners");
 
 export function createJoinToken(app: FastifyInstance, s: Services): void {
   app.post<{ Body: { provisioner: string; ttlSeconds?: number; claims?: Record<string, unknown>; note?: string } }>(

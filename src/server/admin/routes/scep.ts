@@ -12,6 +12,7 @@ import { SignetError } from "../../../../ca/errors.js";
 import type { ProvisionerRecord } from "../../../../ca/ports.js";
 import type { ChallengeRecord, ScepTransactionRecord, TransactionStatus } from "../../../../scep/index.js";
 import type { Services } from "../../../services.js";
+import { provisionerNames, provisionerOfType } from "../provisioner-lookup.js";
 import { errorResponses } from "../schemas.js";
 
 const strings = { type: "array", items: { type: "string" } } as const;
@@ -71,16 +72,8 @@ const requestSchema = {
 const idParams = { type: "object", required: ["id"], properties: { id: { type: "string", minLength: 1, maxLength: 64 } } } as const;
 const limitQuery = { type: "integer", minimum: 1, maximum: MAX_LIMIT, default: DEFAULT_LIMIT } as const;
 
-async function scepProvisioner(s: Services, name: string): Promise<ProvisionerRecord> {
-  const p = await s.provisioners.get(name);
-  if (!p) throw new SignetError("unknown_provisioner", `no provisioner named ${JSON.stringify(name)}`);
-  if (p.type !== "scep") throw new SignetError("bad_request", `provisioner ${name} is of type ${p.type}; SCEP challenges and requests belong to SCEP provisioners`);
-  return p;
-}
-
-async function provisionerNames(s: Services): Promise<Map<string, string>> {
-  return new Map((await s.provisioners.list()).map((p) => [p.id, p.name]));
-}
+const scepProvisioner = (s: Services, name: string): Promise<ProvisionerRecord> =>
+  provisionerOfType(s, name, "scep", "SCEP challenges and requests belong to SCEP provisioners");
 
 function describeChallenge(c: ChallengeRecord, provisionerName: string, now = new Date()) {
   return {
