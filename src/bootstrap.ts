@@ -1,8 +1,8 @@
 // First start and every start: make sure a CA exists and is loaded, and that the database has what
 // a fresh Signet needs (the admin provisioner and the first admin token, written once to
 // $SIGNET_HOME/admin.token with mode 0600).
-import { chmodSync, existsSync, renameSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { chmodSync, existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import type { Logger } from "pino";
 import { AUDIT_EVENTS } from "../ca/audit.js";
 import type { CaMaterial } from "../ca/ca-material.js";
@@ -157,6 +157,52 @@ export async function ensureScepProvisioner(s: Services): Promise<void> {
     },
     "system:bootstrap",
   );
+}
+
+const ATTEST_BOOTSTRAP_KEY = "bootstrap.attestation_provisioner";
+
+/** The zero-config posture policy: join tokens earn the identity (and names) their claims say. */
+export const DEFAULT_ATTESTATION_POLICY = `// Posture policy of the zero-config "attest" provisioner (Cedar; reloaded when this file changes).
+// Join tokens (signet token join --claim identity=... --claim dns=...) earn the identity their claims
+// name. Add permits for Kubernetes service-account tokens and signed posture assertions here, and
+// configure their issuers on the provisioner: see examples/attestation/policy.cedar.
+
+@id("join-token-with-names")
+@identity("spiffe://{trustDomain}/{identity}")
+@dns("{dns}")
+permit (principal, action == Action::"enrol", resource)
+when { context.type == "join-token" && context.claims has identity && context.claims has dns };
+
+@id("join-token")
+@identity("spiffe://{trustDomain}/{identity}")
+permit (principal, action == Action::"enrol", resource)
+when { context.type == "join-token" && context.claims has identity };
+`;
+
+/** Once per database: the zero-config attestation front door, "attest" (join tokens, with the
+ * policy above written to $SIGNET_HOME/policies/attest.cedar unless a file is there), and the ACME
+ * provisioner its EAB keys belong to, "acme-attested" (EAB required, so only attested accounts). */
+export async function ensureAttestationProvisioner(s: Services): Promise<void> {
+  const claimed = await s.db.prisma.setting.createMany({ data: [{ key: ATTEST_BOOTSTRAP_KEY, value: { at: new Date().toISOString() } }], skipDuplicates: true });
+  if (claimed.count === 0) return;
+  const policyFile = join(s.config.home, "policies", "attest.cedar");
+  if (!existsSync(policyFile)) {
+    mkdirSync(dirname(policyFile), { recursive: true });
+    writeFileSync(policyFile, DEFAULT_ATTESTATION_POLICY, { mode: 0o644 });
+  }
+  const common = { defaultLifetimeSeconds: s.config.defaultLifetimeSeconds, maxLifetimeSeconds: s.config.maxLifetimeSeconds, policy: {}, enabled: true } as const;
+  if (!(await s.provisioners.get("acme-attested"))) {
+    await s.provisioners.upsert(
+      { name: "acme-attested", type: "acme", profile: "client-server", ...common, options: { description: "ACME for attested workloads (EAB keys from /attest/attest)", requireEab: true, allowedProfiles: ["client", "server", "client-server"] } },
+      "system:bootstrap",
+    );
+  }
+  if (!(await s.provisioners.get("attest"))) {
+    await s.provisioners.upsert(
+      { name: "attest", type: "attestation", profile: "client", ...common, options: { description: "Zero-config posture attestation (join tokens)", acmeProvisioner: "acme-attested", scepProvisioner: "scep", joinTokens: true } },
+      "system:bootstrap",
+    );
+  }
 }
 
 const ROOT_EXPORTS_AUDITED = "audit.root_key_exports";

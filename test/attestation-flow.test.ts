@@ -4,7 +4,7 @@
 // decision allowed; the certificates carry the decision's SPIFFE ID and roles and are recorded
 // against the node, so revoke --node finds them and a blocked node cannot attest again.
 import { execFileSync } from "node:child_process";
-import { createHash, generateKeyPairSync } from "node:crypto";
+import { createHash, generateKeyPairSync, randomUUID } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,6 +15,7 @@ import { admin, freePort, opensslVerify, startAcmeTestbed, type AcmeTestbed } fr
 import { dbTargets } from "./support/databases.js";
 import { describeRun, findPeer, runPeer } from "./support/peers.js";
 import { fetchRaw } from "./support/server.js";
+import { TokenIssuer, projectedTokenPayload, unsignedToken } from "./support/token-issuer.js";
 
 const lego = findPeer("lego");
 const scepclient = findPeer("scepclient", "scep");
@@ -37,7 +38,36 @@ when { context.type == "join-token" && context.claims has identity && context.cl
 @identity("spiffe://{trustDomain}/device/{identity}")
 permit (principal, action == Action::"enrol", resource)
 when { context.type == "join-token" && context.claims has identity && context.claims.identity like "dev-*" };
+
+@id("unapproved-image")
+@reason("the image digest is not on the approved list")
+forbid (principal, action, resource)
+when { context.type == "posture" && !(context.claims has imageDigest && ["${"sha256:" + "a".repeat(64)}"].contains(context.claims.imageDigest)) };
+
+@id("ci-compliant")
+@identity("spiffe://{trustDomain}/workload/{workload}")
+@dns("{workload}.ci.test")
+@roles("batch:run")
+@lifetime("30m")
+permit (principal, action == Action::"enrol", resource)
+when { context.type == "posture" && context.issuer == "https://ci.example.test" && context.claims has compliant && context.claims.compliant == true && context.claims has workload };
+
+@id("k8s-inference")
+@identity("spiffe://{trustDomain}/ns/{namespace}/sa/{serviceAccount}")
+@dns("{serviceAccount}.{namespace}.svc")
+@roles("inference:invoke")
+@lifetime("1h")
+permit (principal, action == Action::"enrol", resource)
+when { context.type == "kubernetes" && context.claims has namespace && context.claims.namespace == "inference" };
 `;
+
+const APPROVED = `sha256:${"a".repeat(64)}`;
+const ci = new TokenIssuer("ES256");
+const cluster = new TokenIssuer("RS256");
+const postureToken = (over: Record<string, unknown> = {}, issuer = ci) => {
+  const iat = Math.floor(Date.now() / 1000);
+  return issuer.sign({ iss: "https://ci.example.test", sub: "ci:ranker", iat, exp: iat + 300, jti: randomUUID(), image_digest: APPROVED, compliance: { status: "compliant" }, node_id: "build-7", workload: "ranker", ...over });
+};
 
 for (const target of dbTargets()) {
   describe(`attestation end to end (${target.name})`, () => {
@@ -57,11 +87,23 @@ for (const target of dbTargets()) {
       dir = mkdtempSync(join(tmpdir(), "signet-attest-"));
       mkdirSync(join(bed.signet.home, "policies"), { recursive: true });
       writeFileSync(join(bed.signet.home, "policies", "attest.cedar"), POLICY);
+      writeFileSync(join(bed.signet.home, "ci-jwks.json"), JSON.stringify(ci.jwks()));
+      writeFileSync(join(bed.signet.home, "cluster-jwks.json"), JSON.stringify(cluster.jwks()));
       for (const [name, body] of Object.entries({
         "acme-attested": { type: "acme", profile: "client-server", options: { requireEab: true, challenges: ["http-01"] } },
         "acme-open": { type: "acme", profile: "client-server", options: {} },
         "scep-attested": { type: "scep", profile: "client", options: { dynamicChallenges: true, legacy: true } },
-        attest: { type: "attestation", profile: "client", options: { acmeProvisioner: "acme-attested", scepProvisioner: "scep-attested", trustDomain: "prod.example" } },
+        attest: {
+          type: "attestation",
+          profile: "client",
+          options: {
+            acmeProvisioner: "acme-attested",
+            scepProvisioner: "scep-attested",
+            trustDomain: "prod.example",
+            posture: { attesters: [{ issuer: "https://ci.example.test", jwksFile: "ci-jwks.json", algorithms: ["ES256"] }], maxAgeSeconds: 120 },
+            kubernetes: { clusters: [{ issuer: "https://kubernetes.default.svc.cluster.local", jwksFile: "cluster-jwks.json", audiences: ["signet"] }] },
+          },
+        },
         "attest-open": { type: "attestation", profile: "client", options: { acmeProvisioner: "acme-open", policyFile: "policies/attest.cedar" } },
       })) {
         const r = await admin(bed.signet, "PUT", `/admin/v1/provisioners/${name}`, body);
@@ -118,6 +160,44 @@ for (const target of dbTargets()) {
       expect(decisions.some((x) => x.allow === false)).toBe(true);
       expect(decisions.some((x) => x.allow === true)).toBe(true);
       expect(decisions.every((x) => /^[0-9a-f]{16,64}$/.test(x.policyVersion) && /^[0-9a-f]{64}$/.test(x.evidence.digest))).toBe(true);
+    });
+
+    it("a signed posture assertion earns the CI identity once; a replay, an unapproved image, alg none and an unknown key are refused", async () => {
+      const token = postureToken();
+      const r = await attest({ evidence: { type: "posture", token } });
+      expect(r.status, r.text).toBe(201);
+      expect((r.json() as { decision: Record<string, unknown> }).decision).toMatchObject({ spiffeId: "spiffe://prod.example/workload/ranker", dns: ["ranker.ci.test"], roles: ["batch:run"], nodeId: "build-7", lifetimeSeconds: 1800 });
+      const replay = await attest({ evidence: { type: "posture", token } });
+      expect(replay.status).toBe(401);
+      expect(replay.text).toMatch(/already used/);
+      const unapproved = await attest({ evidence: { type: "posture", token: postureToken({ image_digest: `sha256:${"b".repeat(64)}` }) } });
+      expect(unapproved.status).toBe(403);
+      expect(unapproved.text).toMatch(/image digest is not on the approved list/);
+      const none = await attest({ evidence: { type: "posture", token: unsignedToken({ iss: "https://ci.example.test", sub: "x", iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 60, jti: randomUUID() }) } });
+      expect(none.status).toBe(401);
+      const stranger = await attest({ evidence: { type: "posture", token: postureToken({}, new TokenIssuer("ES256")) } });
+      expect(stranger.status).toBe(401);
+      const old = await attest({ evidence: { type: "posture", token: postureToken({ iat: Math.floor(Date.now() / 1000) - 600 }) } });
+      expect(old.status).toBe(401);
+    });
+
+    it("a Kubernetes service-account token earns the workload's SPIFFE ID; the certificate is recorded against its node", async () => {
+      const token = cluster.sign(projectedTokenPayload({ now: new Date() }));
+      const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+      const csr = toPem("CERTIFICATE REQUEST", buildCsr({ privateKey, publicKey, keyAlgorithm: "P-256", subject: [{ type: "CN", value: "vllm.inference.svc" }], sans: { dns: ["vllm.inference.svc"] } }));
+      const r = await attest({ evidence: { type: "kubernetes", token }, credential: "certificate", csr });
+      expect(r.status, r.text).toBe(201);
+      const { certificate } = r.json() as { certificate: { pem: string; serial: string } };
+      const leaf = parseCertificate(certificate.pem);
+      expect(leaf.sans.uri).toEqual(["spiffe://prod.example/ns/inference/sa/vllm"]);
+      expect(leaf.roles).toEqual(["inference:invoke"]);
+      const rec = await admin<{ nodeId: string }>(bed.signet, "GET", `/admin/v1/certificates/${certificate.serial}`);
+      expect(rec.body.nodeId).toBe("gpu-node-7");
+      const wrongAud = await attest({ evidence: { type: "kubernetes", token: cluster.sign(projectedTokenPayload({ now: new Date(), audiences: ["vault"] })) } });
+      expect(wrongAud.status).toBe(401);
+      expect(wrongAud.text).toMatch(/audience/);
+      const otherNs = await attest({ evidence: { type: "kubernetes", token: cluster.sign(projectedTokenPayload({ now: new Date(), namespace: "default" })) } });
+      expect(otherNs.status).toBe(403);
     });
 
     it("bad evidence is a 4xx with a reason, never a 500", async () => {

@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { compilePosturePolicy, explainDecision, type PosturePolicy } from "../ca/attestation/policy.js";
 import type { AllowDecision, Decision, Evidence } from "../ca/attestation/types.js";
 import { PolicyFile } from "../src/attestation/policy-file.js";
+import { DEFAULT_ATTESTATION_POLICY } from "../src/bootstrap.js";
 import { expectCode } from "./support/expect-code.js";
 
 const TD = "signet.test";
@@ -398,5 +399,19 @@ describe("PolicyFile", () => {
     writeFileSync(`${path}.tmp`, V1);
     renameSync(`${path}.tmp`, path);
     await until("v1 again", () => file!.current().version === v1.version);
+  });
+});
+
+describe("the zero-config policy", () => {
+  const policy = compilePosturePolicy(DEFAULT_ATTESTATION_POLICY, { trustDomain: "signet.internal" });
+  it("gives a join token the identity and names its claims say", () => {
+    const d = policy.decide(evidence({ type: "join-token", issuer: "signet", subject: "web-1" }, { identity: "web-1", dns: ["web-1.internal"] }), "attest", new Date());
+    expect(d).toMatchObject({ allow: true, spiffeId: "spiffe://signet.internal/web-1", dns: ["web-1.internal"] });
+    const bare = policy.decide(evidence({ type: "join-token", issuer: "signet", subject: "dev-1" }, { identity: "dev-1" }), "attest", new Date());
+    expect(bare).toMatchObject({ allow: true, spiffeId: "spiffe://signet.internal/dev-1", dns: [] });
+  });
+  it("allows nothing else", () => {
+    expect(policy.decide(evidence({ type: "kubernetes" }, { namespace: "default" }), "attest", new Date()).allow).toBe(false);
+    expect(policy.decide(evidence({ type: "join-token" }, {}), "attest", new Date()).allow).toBe(false);
   });
 });

@@ -23,7 +23,7 @@ import type { SqlAcmeStore } from "../db/acme-store.js";
 import type { SqlAttestationStore } from "../db/attestation-store.js";
 import type { ProvisionerRepository } from "../db/provisioners.js";
 import type { BlockCache } from "../revocation/blocks.js";
-import { loadJwks } from "./jwks.js";
+import { loadJwks, type LiveJwkSet } from "./jwks.js";
 import { PolicyFile } from "./policy-file.js";
 
 export type CredentialKind = "acme" | "scep" | "certificate";
@@ -102,13 +102,13 @@ export class AttestationService {
       case "posture": {
         if (s.posture.attesters.length === 0) throw new AttestationError("unsupported_alg", `provisioner ${p.name} trusts no posture attester`);
         const attesters = await Promise.all(s.posture.attesters.map(async (a) => ({ issuer: a.issuer, algorithms: a.algorithms, ...(a.audience ? { audience: a.audience } : {}), keys: await this.#jwks(a) })));
-        evidence = new PostureAttestor(attesters, { maxAgeSeconds: s.posture.maxAgeSeconds }).verify(ev.token, now);
+        evidence = await withRefresh(attesters, () => new PostureAttestor(attesters, { maxAgeSeconds: s.posture.maxAgeSeconds }).verify(ev.token, now));
         break;
       }
       case "kubernetes": {
         if (s.kubernetes.clusters.length === 0) throw new AttestationError("unsupported_alg", `provisioner ${p.name} trusts no Kubernetes cluster`);
         const clusters = await Promise.all(s.kubernetes.clusters.map(async (c) => ({ issuer: c.issuer, audiences: c.audiences, keys: await this.#jwks(c) })));
-        evidence = new KubernetesAttestor(clusters).verify(ev.token, now);
+        evidence = await withRefresh(clusters, () => new KubernetesAttestor(clusters).verify(ev.token, now));
         break;
       }
       case "join-token": {
@@ -264,6 +264,18 @@ export class AttestationService {
 
   #assertType(p: ProvisionerRecord): void {
     if (p.type !== "attestation") throw new SignetError("bad_request", `provisioner ${p.name} is of type ${p.type}, not attestation`);
+  }
+}
+
+/** Verifies; on a kid no loaded key set has (the issuer rotated its keys), reloads them once and tries again. */
+async function withRefresh<T>(sources: Array<{ keys: LiveJwkSet }>, verify: () => T): Promise<T> {
+  try {
+    return verify();
+  } catch (err) {
+    if (!isAttestationError(err, "unknown_key")) throw err;
+    const reloaded = await Promise.all(sources.map((x) => x.keys.refresh().catch(() => false)));
+    if (!reloaded.some(Boolean)) throw err;
+    return verify();
   }
 }
 

@@ -12,7 +12,7 @@ import { buildHttpsApp, TLS_OPTIONS } from "./https-app.js";
 import { ensureSystemProvisioner, issueServerTls } from "./tls.js";
 import { RevocationService } from "../revocation/service.js";
 import { ChallengeValidator, ValidationRunner } from "../../acme/index.js";
-import { ensureAcmeProvisioner, ensureScepProvisioner } from "../bootstrap.js";
+import { ensureAcmeProvisioner, ensureAttestationProvisioner, ensureScepProvisioner } from "../bootstrap.js";
 
 const ABANDONED_AFTER_SECONDS = 600;
 
@@ -40,6 +40,7 @@ export async function startServer(cfg: Config, log: Logger, env: NodeJS.ProcessE
     await ensureSystemProvisioner(s);
     await ensureAcmeProvisioner(s, prepared.created);
     await ensureScepProvisioner(s);
+    await ensureAttestationProvisioner(s);
     // An intent older than any request can take belongs to a process that stopped mid-issuance.
     const abandoned = await s.journal.sweepAbandoned(ABANDONED_AFTER_SECONDS);
     if (abandoned.length > 0) log.warn({ serials: abandoned }, "marked abandoned certificate intents as failed");
