@@ -110,6 +110,7 @@ export async function openServices(cfg: Config, log: Logger, ca: CaMaterial, db?
   const scepService = new ScepService({ authority, certificates, provisioners, store: scepStore, audit: journal, ra, crl: (id) => scepCrl.source(id) });
   const attestation = new AttestationService({
     authority,
+    certificates,
     provisioners,
     blocks,
     audit: journal,

@@ -102,6 +102,7 @@ for (const target of dbTargets()) {
             trustDomain: "prod.example",
             posture: { attesters: [{ issuer: "https://ci.example.test", jwksFile: "ci-jwks.json", algorithms: ["ES256"] }], maxAgeSeconds: 120 },
             kubernetes: { clusters: [{ issuer: "https://kubernetes.default.svc.cluster.local", jwksFile: "cluster-jwks.json", audiences: ["signet"] }] },
+            renewal: { maxRenewals: 2, maxAgeSeconds: 86400 },
           },
         },
         "attest-open": { type: "attestation", profile: "client", options: { acmeProvisioner: "acme-open", policyFile: "policies/attest.cedar" } },
@@ -137,6 +138,52 @@ for (const target of dbTargets()) {
       expect(again.text).toMatch(/already used|unknown/);
     });
 
+    it("renews over mTLS with the current certificate, same identity, up to the renewal limit; then it must attest again", async () => {
+      const key = () => generateKeyPairSync("ec", { namedCurve: "P-256" });
+      const csrFor = (k: ReturnType<typeof key>, name: string) => toPem("CERTIFICATE REQUEST", buildCsr({ privateKey: k.privateKey, publicKey: k.publicKey, keyAlgorithm: "P-256", subject: [{ type: "CN", value: name }], sans: { dns: [name] } }));
+      const k1 = key();
+      const first = await attest({ evidence: { type: "join-token", token: await joinToken({ identity: "web-8", nodeId: "vm-8", dns: "web-8.attested.test" }) }, credential: "certificate", csr: csrFor(k1, "web-8.attested.test") });
+      expect(first.status, first.text).toBe(201);
+      let pem = (first.json() as { certificate: { pem: string } }).certificate.pem;
+      let privateKey = k1.privateKey;
+      const renew = (certPem: string, keyObj: typeof privateKey, body: unknown) =>
+        fetchRaw(`${bed.signet.httpsUrl}/attest/attest`, {
+          method: "POST",
+          ca: bed.signet.rootPem,
+          cert: certPem,
+          key: keyObj.export({ format: "pem", type: "pkcs8" }).toString(),
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(body),
+        });
+      const serials: string[] = [parseCertificate(pem).serialHex];
+      for (let i = 0; i < 2; i++) {
+        const k = key();
+        const r = await renew(pem, privateKey, { evidence: { type: "certificate" }, csr: csrFor(k, "web-8.attested.test") });
+        expect(r.status, r.text).toBe(201);
+        pem = (r.json() as { certificate: { pem: string } }).certificate.pem;
+        privateKey = k.privateKey;
+        const leaf = parseCertificate(pem);
+        expect(leaf.sans.uri).toEqual(["spiffe://prod.example/host/web-8"]);
+        expect(leaf.roles).toEqual(["web:serve", "metrics:read"]);
+        serials.push(leaf.serialHex);
+        if (i === 0) {
+          // A renewal cannot widen the names (and a refused one does not count).
+          const wider = await renew(pem, privateKey, { evidence: { type: "certificate" }, csr: csrFor(key(), "admin.attested.test") });
+          expect(wider.status, wider.text).toBe(403);
+          expect(wider.text).toMatch(/admin\.attested\.test/);
+        }
+      }
+      expect(new Set(serials).size).toBe(3);
+      // The provisioner allows two renewals in a row (options.renewal.maxRenewals, set below).
+      const k3 = key();
+      const third = await renew(pem, privateKey, { evidence: { type: "certificate" }, csr: csrFor(k3, "web-8.attested.test") });
+      expect(third.status, third.text).toBe(403);
+      expect(third.text).toMatch(/attest again/);
+      // A renewal needs a certificate at all.
+      const anonymous = await attest({ evidence: { type: "certificate" }, csr: csrFor(k3, "web-8.attested.test") });
+      expect(anonymous.status).toBe(401);
+    });
+
     it("a CSR asking for a name the decision did not allow is refused", async () => {
       const token = await joinToken({ identity: "web-4", dns: "web-4.attested.test" });
       const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
@@ -159,7 +206,8 @@ for (const target of dbTargets()) {
       const decisions = audit.body.items.map((e) => e.data);
       expect(decisions.some((x) => x.allow === false)).toBe(true);
       expect(decisions.some((x) => x.allow === true)).toBe(true);
-      expect(decisions.every((x) => /^[0-9a-f]{16,64}$/.test(x.policyVersion) && /^[0-9a-f]{64}$/.test(x.evidence.digest))).toBe(true);
+      // Every decision names the evidence's digest and the policy version (renewals: "renewal").
+      expect(decisions.every((x) => (x.policyVersion === "renewal" || /^[0-9a-f]{16,64}$/.test(x.policyVersion)) && /^[0-9a-f]{64}$/.test(x.evidence.digest))).toBe(true);
     });
 
     it("a signed posture assertion earns the CI identity once; a replay, an unapproved image, alg none and an unknown key are refused", async () => {

@@ -33,9 +33,13 @@ export interface AttestationSettings {
   credentialTtlSeconds: number;
   /** Largest evidence accepted, in bytes. */
   maxEvidenceBytes: number;
+  /** Renewal over mTLS with a current certificate (evidence "certificate"), without attesting again:
+   * at most `maxRenewals` in a row, and not once the first certificate of the line is older than
+   * `maxAgeSeconds`. */
+  renewal: { maxRenewals: number; maxAgeSeconds: number };
 }
 
-const KNOWN = new Set(["allowedProfiles", "description", "trustDomain", "policyFile", "acmeProvisioner", "scepProvisioner", "posture", "kubernetes", "joinTokens", "credentialTtlSeconds", "maxEvidenceBytes"]);
+const KNOWN = new Set(["allowedProfiles", "description", "trustDomain", "policyFile", "acmeProvisioner", "scepProvisioner", "posture", "kubernetes", "joinTokens", "credentialTtlSeconds", "maxEvidenceBytes", "renewal"]);
 
 function bad(message: string, path: string): never {
   throw new SignetError("bad_provisioner", message, { detail: { path } });
@@ -75,6 +79,12 @@ export function attestationSettings(options: Record<string, unknown>, defaults: 
   if (typeof ttl !== "number" || !Number.isInteger(ttl) || ttl < 60 || ttl > 86400) bad("options.credentialTtlSeconds must be 60-86400", "options.credentialTtlSeconds");
   const maxBytes = options.maxEvidenceBytes ?? 16384;
   if (typeof maxBytes !== "number" || !Number.isInteger(maxBytes) || maxBytes < 512 || maxBytes > 65536) bad("options.maxEvidenceBytes must be 512-65536", "options.maxEvidenceBytes");
+  const renewal = (options.renewal ?? {}) as Record<string, unknown>;
+  if (typeof renewal !== "object" || renewal === null || Array.isArray(renewal)) bad("options.renewal must be an object", "options.renewal");
+  const maxRenewals = renewal.maxRenewals ?? 30;
+  if (typeof maxRenewals !== "number" || !Number.isInteger(maxRenewals) || maxRenewals < 0 || maxRenewals > 10_000) bad("options.renewal.maxRenewals must be 0-10000", "options.renewal.maxRenewals");
+  const maxRenewalAge = renewal.maxAgeSeconds ?? 30 * 86400;
+  if (typeof maxRenewalAge !== "number" || !Number.isInteger(maxRenewalAge) || maxRenewalAge < 300 || maxRenewalAge > 365 * 86400) bad("options.renewal.maxAgeSeconds must be 300-31536000", "options.renewal.maxAgeSeconds");
   const joinTokens = options.joinTokens ?? true;
   if (typeof joinTokens !== "boolean") bad("options.joinTokens must be true or false", "options.joinTokens");
   return {
@@ -104,6 +114,7 @@ export function attestationSettings(options: Record<string, unknown>, defaults: 
     joinTokens,
     credentialTtlSeconds: ttl as number,
     maxEvidenceBytes: maxBytes as number,
+    renewal: { maxRenewals: maxRenewals as number, maxAgeSeconds: maxRenewalAge as number },
   };
 }
 

@@ -15,7 +15,8 @@ import type { Authority, IssuedCertificate } from "../../ca/authority.js";
 import { blockedError } from "../../ca/authority.js";
 import { AUDIT_EVENTS } from "../../ca/audit.js";
 import { SignetError } from "../../ca/errors.js";
-import type { AuditLog, ProvisionerRecord } from "../../ca/ports.js";
+import type { AuditLog, CertificateRecord, ProvisionerRecord } from "../../ca/ports.js";
+import { parseCertificate } from "../../ca/x509/index.js";
 import { acmeSettings, attestationSettings, type AttestationSettings } from "../../ca/provisioners/index.js";
 import type { KeySource } from "../../ca/provisioners/attestation.js";
 import type { ScepService } from "../../scep/index.js";
@@ -29,7 +30,7 @@ import { PolicyFile } from "./policy-file.js";
 export type CredentialKind = "acme" | "scep" | "certificate";
 
 export interface AttestRequest {
-  evidence: { type: "posture" | "kubernetes" | "join-token"; token: string };
+  evidence: { type: "posture" | "kubernetes" | "join-token" | "certificate"; token?: string };
   credential?: CredentialKind;
   /** PEM CSR, for credential "certificate". */
   csr?: string;
@@ -44,6 +45,7 @@ export interface AttestResult {
 
 export interface AttestationDeps {
   authority: Authority;
+  certificates: { get(serialHex: string): Promise<CertificateRecord | null> };
   provisioners: ProvisionerRepository;
   blocks: BlockCache;
   audit: AuditLog;
@@ -96,24 +98,25 @@ export class AttestationService {
   async verify(p: ProvisionerRecord, s: AttestationSettings, ev: AttestRequest["evidence"], spend: boolean): Promise<Evidence> {
     const now = this.#clock();
     if (!ev || typeof ev.token !== "string" || ev.token.length === 0) throw new AttestationError("malformed", "evidence.token is missing");
-    if (Buffer.byteLength(ev.token) > s.maxEvidenceBytes) throw new AttestationError("too_large", `the evidence is larger than ${s.maxEvidenceBytes} bytes`);
+    const token: string = ev.token;
+    if (Buffer.byteLength(token) > s.maxEvidenceBytes) throw new AttestationError("too_large", `the evidence is larger than ${s.maxEvidenceBytes} bytes`);
     let evidence: Evidence;
     switch (ev.type) {
       case "posture": {
         if (s.posture.attesters.length === 0) throw new AttestationError("unsupported_alg", `provisioner ${p.name} trusts no posture attester`);
         const attesters = await Promise.all(s.posture.attesters.map(async (a) => ({ issuer: a.issuer, algorithms: a.algorithms, ...(a.audience ? { audience: a.audience } : {}), keys: await this.#jwks(a) })));
-        evidence = await withRefresh(attesters, () => new PostureAttestor(attesters, { maxAgeSeconds: s.posture.maxAgeSeconds }).verify(ev.token, now));
+        evidence = await withRefresh(attesters, () => new PostureAttestor(attesters, { maxAgeSeconds: s.posture.maxAgeSeconds }).verify(token, now));
         break;
       }
       case "kubernetes": {
         if (s.kubernetes.clusters.length === 0) throw new AttestationError("unsupported_alg", `provisioner ${p.name} trusts no Kubernetes cluster`);
         const clusters = await Promise.all(s.kubernetes.clusters.map(async (c) => ({ issuer: c.issuer, audiences: c.audiences, keys: await this.#jwks(c) })));
-        evidence = await withRefresh(clusters, () => new KubernetesAttestor(clusters).verify(ev.token, now));
+        evidence = await withRefresh(clusters, () => new KubernetesAttestor(clusters).verify(token, now));
         break;
       }
       case "join-token": {
         if (!s.joinTokens) throw new AttestationError("unsupported_alg", `provisioner ${p.name} does not accept join tokens`);
-        const hash = sha256hex(ev.token);
+        const hash = sha256hex(token);
         const t = spend ? await this.#d.store.spendJoinToken(p.id, hash, now) : await this.#d.store.findJoinToken(p.id, hash, now);
         if (!t) throw new AttestationError("replayed", "the join token is unknown, already used or expired");
         const claims = t.claims;
@@ -247,6 +250,54 @@ export class AttestationService {
     if (typeof csr !== "string" || csr.length === 0) throw new SignetError("bad_request", "credential certificate needs csr (PEM)");
     const issued: IssuedCertificate = await this.#d.authority.sign({ csr, provisioner: p.name, via: "attestation", actor, options: attested(binding) });
     return { serial: issued.serialHex, pem: issued.pem, chainPem: issued.chainPem, notAfter: issued.notAfter.toISOString() };
+  }
+
+  /**
+   * Renewal with the current certificate (evidence "certificate", over mTLS): a valid, unrevoked
+   * certificate issued under this provisioner's decisions (directly, or through its ACME or SCEP
+   * provisioner) renews the same identity, names, node and roles without attesting again, up to the
+   * provisioner's renewal limits. `clientCertDer` is the certificate the TLS handshake verified.
+   */
+  async renew(p: ProvisionerRecord, clientCertDer: Buffer | null, csr: string | undefined, actor: string): Promise<AttestResult> {
+    this.#assertType(p);
+    const s = this.settingsOf(p);
+    if (!clientCertDer) throw new AttestationError("malformed", "renewal needs a client certificate issued by this CA, presented in the TLS handshake");
+    const cert = parseCertificate(clientCertDer);
+    const rec = await this.#d.certificates.get(cert.serialHex);
+    const now = this.#clock();
+    if (!rec?.der || !rec.der.equals(clientCertDer)) throw new AttestationError("unknown_key", "the client certificate is not one this CA issued");
+    if (rec.status !== "valid" || rec.notAfter <= now) throw new AttestationError("expired", `the client certificate is ${rec.status === "valid" ? "expired" : rec.status}`);
+    const family = new Set([p.name, s.acmeProvisioner, s.scepProvisioner].filter((x): x is string => x !== null));
+    if (!family.has(rec.provisionerName)) throw new SignetError("forbidden", `the client certificate was issued by provisioner ${rec.provisionerName}, which this attestation provisioner does not vouch for`);
+    const line = (await this.#d.store.lineage(rec.serialHex)) ?? { firstNotBefore: rec.notBefore, renewals: 0 };
+    const ageSeconds = Math.floor((now.getTime() - line.firstNotBefore.getTime()) / 1000);
+    if (line.renewals >= s.renewal.maxRenewals || ageSeconds > s.renewal.maxAgeSeconds) {
+      throw new SignetError("forbidden", `attest again: this certificate line has been renewed ${line.renewals} times over ${ageSeconds} s (limits ${s.renewal.maxRenewals} renewals, ${s.renewal.maxAgeSeconds} s)`, { detail: { renewals: line.renewals, ageSeconds } });
+    }
+    const block = this.#d.blocks.find({ nodeId: rec.nodeId, identity: rec.identity, spiffeId: rec.spiffeId, accountId: rec.accountId });
+    if (block) throw blockedError(block);
+    const binding: AttestedBinding = {
+      spiffeId: rec.spiffeId,
+      identity: rec.identity ?? rec.spiffeId ?? rec.commonName ?? rec.serialHex,
+      nodeId: rec.nodeId,
+      dns: rec.names.dns,
+      ip: rec.names.ip,
+      roles: rec.roles,
+      profile: rec.profile,
+      lifetimeSeconds: Math.max(Math.floor((rec.notAfter.getTime() - rec.notBefore.getTime()) / 1000), 1),
+      policyVersion: "renewal",
+      evidenceDigest: createHash("sha256").update(clientCertDer).digest("hex"),
+    };
+    await this.#d.audit.append({
+      event: AUDIT_EVENTS.attestationDecided,
+      actor,
+      target: rec.nodeId ?? binding.identity,
+      data: { provisioner: p.name, evidence: { type: "certificate", serial: rec.serialHex, digest: binding.evidenceDigest }, policyVersion: "renewal", allow: true, reasons: [`renewal ${line.renewals + 1} of ${s.renewal.maxRenewals}`], spiffeId: binding.spiffeId, identity: binding.identity, dns: binding.dns, ip: binding.ip, roles: binding.roles },
+    });
+    const certificate = await this.#certificate(p, csr, binding, actor);
+    await this.#d.store.addLineage(certificate.serial, line.firstNotBefore, line.renewals + 1);
+    const { evidenceDigest: _d, ...decision } = binding;
+    return { decision: { ...decision, reasons: [`renewal of ${rec.serialHex}`] }, certificate };
   }
 
   /** A one-time join token (signet token join): scoped claims the policy reads, shown once. */

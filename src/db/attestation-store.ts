@@ -72,6 +72,15 @@ export class SqlAttestationStore {
     return rows.length > 0;
   }
 
+  async lineage(serial: string): Promise<{ firstNotBefore: Date; renewals: number } | null> {
+    const [r] = await this.sql.query<{ first_not_before: Date; renewals: number }>("SELECT first_not_before, renewals FROM attestation_lineage WHERE serial = $1", [serial]);
+    return r ? { firstNotBefore: r.first_not_before, renewals: r.renewals } : null;
+  }
+
+  async addLineage(serial: string, firstNotBefore: Date, renewals: number): Promise<void> {
+    await this.sql.query("INSERT INTO attestation_lineage (serial, first_not_before, renewals) VALUES ($1, $2, $3) ON CONFLICT (serial) DO NOTHING", [serial, firstNotBefore, renewals]);
+  }
+
   async purgeUsedIds(before: Date): Promise<void> {
     await this.sql.query("DELETE FROM attestation_used_ids WHERE expires_at < $1", [before]);
   }

@@ -3,6 +3,7 @@
 // credential the workload wants; the answer is the decision and that credential, or a 4xx with the
 // reason (401: the evidence does not verify; 403: the policy refuses, or the node is blocked).
 import type { FastifyInstance } from "fastify";
+import type { TLSSocket } from "node:tls";
 import { isAttestationError } from "../../ca/attestation/errors.js";
 import { SignetError } from "../../ca/errors.js";
 import { isProvisionerName } from "../../ca/provisioners/validate.js";
@@ -25,6 +26,12 @@ const decisionSchema = {
   },
 } as const;
 
+/** The client certificate the handshake verified against Signet's CA, if any. */
+function peerCertificate(socket: TLSSocket): Buffer | null {
+  if (typeof socket.getPeerX509Certificate !== "function" || !socket.authorized) return null;
+  return socket.getPeerX509Certificate()?.raw ?? null;
+}
+
 export function attestRoutes(app: FastifyInstance, s: Services): void {
   app.post<{ Params: { provisioner: string }; Body: AttestRequest }>(
     "/attest/:provisioner",
@@ -39,9 +46,9 @@ export function attestRoutes(app: FastifyInstance, s: Services): void {
           properties: {
             evidence: {
               type: "object",
-              required: ["type", "token"],
+              required: ["type"],
               additionalProperties: false,
-              properties: { type: { type: "string", enum: ["posture", "kubernetes", "join-token"] }, token: { type: "string", minLength: 1, maxLength: 65536 } },
+              properties: { type: { type: "string", enum: ["posture", "kubernetes", "join-token", "certificate"] }, token: { type: "string", minLength: 1, maxLength: 65536 } },
             },
             credential: { type: "string", enum: ["acme", "scep", "certificate"] },
             csr: { type: "string", maxLength: 65536 },
@@ -65,7 +72,10 @@ export function attestRoutes(app: FastifyInstance, s: Services): void {
       const p = isProvisionerName(name) ? await s.provisioners.get(name) : null;
       if (!p || p.type !== "attestation" || !p.enabled) throw new SignetError("not_found", `no attestation provisioner named ${JSON.stringify(name.slice(0, 64))}`);
       try {
-        const result = await s.attestation.attest(p, req.body, `attestation:${p.name}`, `https://${req.headers.host}`);
+        const result =
+          req.body.evidence.type === "certificate"
+            ? await s.attestation.renew(p, peerCertificate(req.raw.socket as TLSSocket), req.body.csr, `attestation:${p.name}`)
+            : await s.attestation.attest(p, req.body, `attestation:${p.name}`, `https://${req.headers.host}`);
         return await reply.code(201).send(result);
       } catch (err) {
         if (isAttestationError(err)) throw new SignetError("unauthenticated", `the evidence does not verify: ${err.message}`, { detail: { reason: err.code } });

@@ -32,3 +32,12 @@ CREATE UNIQUE INDEX "attestation_join_tokens_secret_hash_key" ON "attestation_jo
 
 -- CreateIndex
 CREATE INDEX "attestation_used_ids_expires_at_idx" ON "attestation_used_ids"("expires_at");
+
+-- CreateTable
+CREATE TABLE "attestation_lineage" (
+    "serial" TEXT NOT NULL,
+    "first_not_before" TIMESTAMPTZ(3) NOT NULL,
+    "renewals" INTEGER NOT NULL,
+
+    CONSTRAINT "attestation_lineage_pkey" PRIMARY KEY ("serial")
+);
