@@ -89,6 +89,11 @@ export class AttestationService {
     return f;
   }
 
+  /** Forgets spent evidence ids whose evidence has expired anyway. */
+  purgeUsedIds(before: Date): Promise<void> {
+    return this.#d.store.purgeUsedIds(before);
+  }
+
   close(): void {
     for (const f of this.#policies.values()) f.close();
     this.#policies.clear();

@@ -96,6 +96,7 @@ export async function startServer(cfg: Config, log: Logger, env: NodeJS.ProcessE
     purgeTimer = setInterval(() => {
       // A minute behind: a replica whose clock lags (check() allows 5 s) must still find the row.
       s.acme.store.purgeNonces(new Date(Date.now() - 60_000)).catch((err: unknown) => log.warn({ err }, "could not purge used ACME nonces"));
+      s.attestation.purgeUsedIds(new Date(Date.now() - 60_000)).catch((err: unknown) => log.warn({ err }, "could not purge spent attestation evidence ids"));
       // Orders and authorizations are kept a week past their expiry (for clients and operators
       // looking back), then deleted; certificates and the audit log keep the lasting record.
       s.acme.store.purgeExpired(new Date(Date.now() - 7 * 86_400_000)).catch((err: unknown) => log.warn({ err }, "could not purge expired ACME orders"));
