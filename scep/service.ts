@@ -8,6 +8,7 @@ import { AUDIT_EVENTS } from "../ca/audit.js";
 import { isSignetError, SignetError, type ErrorCode } from "../ca/errors.js";
 import type { AuditLog, CertificateRecord, ProvisionerRecord, ProvisionerSource } from "../ca/ports.js";
 import { challengeBound, challengeMatches, renewalOf, scepSettings, validateChallengeBinding, type ChallengeBinding, type ScepSettings, type SignOption } from "../ca/provisioners/index.js";
+import type { AttestedBinding } from "../ca/attestation/sign-options.js";
 import { parseCertificate, parseCsr, verifyCsrSignature, type CertificateInfo, type ParsedCsr } from "../ca/x509/index.js";
 import { decryptEnvelope, degenerate, recipientFor, type ContentCipher, type RequestCipher } from "./cms.js";
 import { buildCertRep, parseIssuerAndSerial, parseIssuerAndSubject, ScepFailure, type FailInfo, type PkiRequest, type ReplyTo } from "./message.js";
@@ -455,10 +456,14 @@ export class ScepService {
   // ---- the operator's side
 
   /** A one-time challenge password: random, shown once, stored hashed, bound to what it may enrol. */
-  async createChallenge(p: ProvisionerRecord, input: { ttlSeconds: number; binding: Record<string, unknown>; note?: string | undefined }, actor: string): Promise<{ id: string; challenge: string; expiresAt: Date; binding: ChallengeBinding }> {
+  async createChallenge(
+    p: ProvisionerRecord,
+    input: { ttlSeconds: number; binding: Record<string, unknown>; note?: string | undefined; attested?: AttestedBinding },
+    actor: string,
+  ): Promise<{ id: string; challenge: string; expiresAt: Date; binding: ChallengeBinding }> {
     if (p.type !== "scep") throw new SignetError("bad_request", `provisioner ${p.name} is of type ${p.type}; challenges belong to SCEP provisioners`);
     if (!this.settingsOf(p).dynamicChallenges) throw new SignetError("conflict", `provisioner ${p.name} does not accept one-time challenges (options.dynamicChallenges)`);
-    const binding = validateChallengeBinding(input.binding);
+    const binding: ChallengeBinding = { ...validateChallengeBinding(input.binding), ...(input.attested ? { attested: input.attested } : {}) };
     const secret = randomBytes(CHALLENGE_BYTES).toString("base64url");
     const id = randomUUID();
     const now = this.#clock();

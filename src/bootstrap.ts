@@ -199,7 +199,7 @@ export async function ensureAttestationProvisioner(s: Services): Promise<void> {
   }
   if (!(await s.provisioners.get("attest"))) {
     await s.provisioners.upsert(
-      { name: "attest", type: "attestation", profile: "client", ...common, options: { description: "Zero-config posture attestation (join tokens)", acmeProvisioner: "acme-attested", scepProvisioner: "scep", joinTokens: true } },
+      { name: "attest", type: "attestation", profile: "client", ...common, options: { description: "Zero-config posture attestation (join tokens)", acmeProvisioner: "acme-attested", scepProvisioner: "scep", joinTokens: true, allowedProfiles: ["client", "server", "client-server"] } },
       "system:bootstrap",
     );
   }

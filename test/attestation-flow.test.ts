@@ -16,6 +16,7 @@ import { dbTargets } from "./support/databases.js";
 import { describeRun, findPeer, runPeer } from "./support/peers.js";
 import { fetchRaw } from "./support/server.js";
 import { TokenIssuer, projectedTokenPayload, unsignedToken } from "./support/token-issuer.js";
+import { ScepClient } from "./support/scep-client.js";
 
 const lego = findPeer("lego");
 const scepclient = findPeer("scepclient", "scep");
@@ -66,7 +67,7 @@ const ci = new TokenIssuer("ES256");
 const cluster = new TokenIssuer("RS256");
 const postureToken = (over: Record<string, unknown> = {}, issuer = ci) => {
   const iat = Math.floor(Date.now() / 1000);
-  return issuer.sign({ iss: "https://ci.example.test", sub: "ci:ranker", iat, exp: iat + 300, jti: randomUUID(), image_digest: APPROVED, compliance: { status: "compliant" }, node_id: "build-7", workload: "ranker", ...over });
+  return issuer.sign({ iss: "https://ci.example.test", aud: "signet", sub: "ci:ranker", iat, exp: iat + 300, jti: randomUUID(), image_digest: APPROVED, compliance: { status: "compliant" }, node_id: "build-7", workload: "ranker", ...over });
 };
 
 for (const target of dbTargets()) {
@@ -100,7 +101,7 @@ for (const target of dbTargets()) {
             acmeProvisioner: "acme-attested",
             scepProvisioner: "scep-attested",
             trustDomain: "prod.example",
-            posture: { attesters: [{ issuer: "https://ci.example.test", jwksFile: "ci-jwks.json", algorithms: ["ES256"] }], maxAgeSeconds: 120 },
+            posture: { attesters: [{ issuer: "https://ci.example.test", jwksFile: "ci-jwks.json", algorithms: ["ES256"], audience: "signet" }], maxAgeSeconds: 120 },
             kubernetes: { clusters: [{ issuer: "https://kubernetes.default.svc.cluster.local", jwksFile: "cluster-jwks.json", audiences: ["signet"] }] },
             renewal: { maxRenewals: 2, maxAgeSeconds: 86400 },
           },
@@ -156,8 +157,12 @@ for (const target of dbTargets()) {
           body: JSON.stringify(body),
         });
       const serials: string[] = [parseCertificate(pem).serialHex];
+      let parentPem = pem;
+      let parentKey = privateKey;
       for (let i = 0; i < 2; i++) {
         const k = key();
+        parentPem = pem;
+        parentKey = privateKey;
         const r = await renew(pem, privateKey, { evidence: { type: "certificate" }, csr: csrFor(k, "web-8.attested.test") });
         expect(r.status, r.text).toBe(201);
         pem = (r.json() as { certificate: { pem: string } }).certificate.pem;
@@ -179,6 +184,10 @@ for (const target of dbTargets()) {
       const third = await renew(pem, privateKey, { evidence: { type: "certificate" }, csr: csrFor(k3, "web-8.attested.test") });
       expect(third.status, third.text).toBe(403);
       expect(third.text).toMatch(/attest again/);
+      // regression: a certificate is renewed once; renewing the same one again is refused.
+      const again = await renew(parentPem, parentKey, { evidence: { type: "certificate" }, csr: csrFor(key(), "web-8.attested.test") });
+      expect(again.status, again.text).toBe(409);
+      expect(again.text).toMatch(/already been renewed/);
       // A renewal needs a certificate at all.
       const anonymous = await attest({ evidence: { type: "certificate" }, csr: csrFor(k3, "web-8.attested.test") });
       expect(anonymous.status).toBe(401);
@@ -191,6 +200,25 @@ for (const target of dbTargets()) {
       const r = await attest({ evidence: { type: "join-token", token }, credential: "certificate", csr });
       expect(r.status, r.text).toBe(403);
       expect(r.text).toMatch(/admin\.attested\.test/);
+    });
+
+    it("regression: a refused CSR does not burn the evidence; a SCEP challenge from attestation cannot carry another common name", async () => {
+      const token = await joinToken({ identity: "web-6", dns: "web-6.attested.test" });
+      const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+      const bad = toPem("CERTIFICATE REQUEST", buildCsr({ privateKey, publicKey, keyAlgorithm: "P-256", subject: [{ type: "CN", value: "db.prod.internal" }], sans: { dns: ["web-6.attested.test"] } }));
+      const refused = await attest({ evidence: { type: "join-token", token }, credential: "certificate", csr: bad });
+      expect(refused.status, refused.text).toBe(403);
+      const good = toPem("CERTIFICATE REQUEST", buildCsr({ privateKey, publicKey, keyAlgorithm: "P-256", subject: [{ type: "CN", value: "web-6.attested.test" }], sans: { dns: ["web-6.attested.test"] } }));
+      const ok = await attest({ evidence: { type: "join-token", token }, credential: "certificate", csr: good });
+      expect(ok.status, ok.text).toBe(201);
+
+      const devToken = await joinToken({ identity: "dev-9" });
+      const r = await attest({ evidence: { type: "join-token", token: devToken }, credential: "scep" });
+      expect(r.status, r.text).toBe(201);
+      const { scep } = r.json() as { scep: { url: string; challenge: string } };
+      const client = new ScepClient(`${bed.signet.httpUrl}${new URL(scep.url).pathname}`);
+      const smuggled = await client.enrol({ commonName: "admin", challenge: scep.challenge });
+      expect(smuggled).toMatchObject({ status: "FAILURE", failInfo: "badRequest" });
     });
 
     it("a join token no policy allows is refused with the reason, and the decision is audited either way", async () => {

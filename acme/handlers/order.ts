@@ -33,7 +33,7 @@ export function orderRoutes(app: FastifyInstance, ctx: AcmeContext): void {
     const now = ctx.now();
     const identifiers = parseIdentifiers(body.identifiers, { wildcards: settings.wildcards, ip: settings.ipIdentifiers });
     await checkNames(ctx, provisioner, identifiers);
-    checkAttested(await attestedBinding(ctx, auth.account), identifiers);
+    checkAttested(await attestedBinding(ctx, auth.account), identifiers, now);
     const { notBefore, notAfter } = validity(body, provisioner, ctx.deps.authority.lifetime.minSeconds, now);
     const profile = pickProfile(body.profile, provisioner);
     const replaces = await checkReplaces(ctx, body.replaces, auth.account, identifiers);
@@ -154,12 +154,18 @@ function challengesFor(id: CheckedIdentifier, settings: AcmeSettings): Challenge
 /** The attestation decision the account's EAB key was handed out for, if any. */
 async function attestedBinding(ctx: AcmeContext, account: AccountRecord): Promise<AttestedBinding | null> {
   if (account.eabKid === null) return null;
-  return (await ctx.deps.store.eabKey(account.eabKid))?.binding ?? null;
+  const key = await ctx.deps.store.eabKey(account.eabKid);
+  // An account bound by a key that is no longer on record must not become unrestricted.
+  if (!key) throw new AcmeProblem("unauthorized", "the external account binding of this account is no longer on record");
+  return key.binding;
 }
 
 /** An attested account orders only the names its decision allowed. */
-function checkAttested(binding: AttestedBinding | null, ids: CheckedIdentifier[]): void {
+function checkAttested(binding: AttestedBinding | null, ids: CheckedIdentifier[], now: Date): void {
   if (!binding) return;
+  if (binding.expiresAt !== null && Date.parse(binding.expiresAt) <= now.getTime()) {
+    throw new AcmeProblem("unauthorized", `the attestation decision behind this account expired at ${binding.expiresAt}: attest again for a new account`);
+  }
   const problems: ProblemDocument[] = [];
   for (const id of ids) {
     const allowed = id.type === "dns" ? !id.wildcard && binding.dns.includes(id.value) : binding.ip.includes(id.value);

@@ -9,14 +9,27 @@ import type { AllowDecision } from "./types.js";
 export type AttestedBinding = Omit<AllowDecision, "allow" | "reasons"> & {
   /** sha256 of the evidence the decision was made on. */
   evidenceDigest: string;
+  /** ISO time after which the decision no longer issues (null: only as long as the credential lives). */
+  expiresAt: string | null;
+  /** A subject common name the certificate may carry besides its names: the workload's own name
+   * from the evidence (a device name, a join token's identity), when it fits a CN. */
+  commonName: string | null;
 };
+
+/** Throws once the decision behind a credential has expired: the workload must attest again. */
+export function assertBindingCurrent(b: AttestedBinding, now: Date): void {
+  if (b.expiresAt !== null && Date.parse(b.expiresAt) <= now.getTime()) {
+    throw new SignetError("forbidden", `the attestation decision behind this credential expired at ${b.expiresAt}: attest again`);
+  }
+}
 
 export function attested(b: AttestedBinding): SignOption[] {
   return [
     {
       kind: "validator",
       name: "attested-names",
-      validate({ csr }) {
+      validate({ csr, now }) {
+        assertBindingCurrent(b, now);
         const dns = new Set(b.dns);
         const ip = new Set(b.ip);
         const extra = [
@@ -26,7 +39,7 @@ export function attested(b: AttestedBinding): SignOption[] {
           ...csr.sans.email,
         ];
         const cn = csr.subject.commonName;
-        if (cn !== undefined && !dns.has(cn.toLowerCase()) && !ip.has(cn) && cn !== b.identity) extra.push(`CN=${cn}`);
+        if (cn !== undefined && !dns.has(cn.toLowerCase()) && !ip.has(cn) && cn !== b.identity && cn !== b.commonName) extra.push(`CN=${cn}`);
         if (extra.length > 0) {
           throw new SignetError("forbidden_name", `the attestation decision does not allow ${extra.join(", ")}`, { detail: { names: extra } });
         }

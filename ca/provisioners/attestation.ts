@@ -24,9 +24,10 @@ export interface AttestationSettings {
   /** SCEP provisioner one-time challenges are created for. */
   scepProvisioner: string | null;
   /** Trusted attesters of signed posture assertions. */
-  posture: { attesters: Array<KeySource & { issuer: string; algorithms: JwsAlgorithm[]; audience: string | null }>; maxAgeSeconds: number };
+  /** Each attester's tokens must name `audience` in `aud`, so a token meant for another service cannot be replayed here. */
+  posture: { attesters: Array<KeySource & { issuer: string; algorithms: JwsAlgorithm[]; audience: string }>; maxAgeSeconds: number };
   /** Kubernetes clusters whose projected service-account tokens are accepted. */
-  kubernetes: { clusters: Array<KeySource & { issuer: string; audiences: string[] }> };
+  kubernetes: { clusters: Array<KeySource & { issuer: string; audiences: string[] }>; maxAgeSeconds: number };
   /** One-time join tokens (signet token join) are accepted. */
   joinTokens: boolean;
   /** How long handed-out credentials (EAB keys, SCEP challenges) stay usable. */
@@ -73,6 +74,8 @@ export function attestationSettings(options: Record<string, unknown>, defaults: 
   for (const k of Object.keys(options)) if (!KNOWN.has(k)) bad(`unknown attestation provisioner option ${JSON.stringify(k)}`, `options.${k}`);
   const posture = (options.posture ?? {}) as Record<string, unknown>;
   const kube = (options.kubernetes ?? {}) as Record<string, unknown>;
+  const kubeAge = kube.maxAgeSeconds ?? 4 * 3600;
+  if (typeof kubeAge !== "number" || !Number.isInteger(kubeAge) || kubeAge < 60 || kubeAge > 7 * 86400) bad("options.kubernetes.maxAgeSeconds must be 60-604800", "options.kubernetes.maxAgeSeconds");
   const maxAge = posture.maxAgeSeconds ?? 300;
   if (typeof maxAge !== "number" || !Number.isInteger(maxAge) || maxAge < 10 || maxAge > 3600) bad("options.posture.maxAgeSeconds must be 10-3600", "options.posture.maxAgeSeconds");
   const ttl = options.credentialTtlSeconds ?? 900;
@@ -100,10 +103,12 @@ export function attestationSettings(options: Record<string, unknown>, defaults: 
         if (!Array.isArray(algorithms) || algorithms.length === 0 || !algorithms.every((x) => (JWS_ALGORITHMS as readonly unknown[]).includes(x))) {
           bad(`${path}.algorithms must be a list of ${JWS_ALGORITHMS.join(", ")}`, `${path}.algorithms`);
         }
-        return { issuer: str(a.issuer, `${path}.issuer`), algorithms: algorithms as JwsAlgorithm[], audience: a.audience === undefined ? null : str(a.audience, `${path}.audience`), ...keySource(a, path) };
+        if (a.audience === undefined) bad(`${path}.audience is required: the aud a token must carry to be meant for Signet`, `${path}.audience`);
+        return { issuer: str(a.issuer, `${path}.issuer`), algorithms: algorithms as JwsAlgorithm[], audience: str(a.audience, `${path}.audience`), ...keySource(a, path) };
       }),
     },
     kubernetes: {
+      maxAgeSeconds: kubeAge as number,
       clusters: list(kube.clusters, "options.kubernetes.clusters").map((c, i) => {
         const path = `options.kubernetes.clusters[${i}]`;
         const aud = c.audiences;

@@ -6,6 +6,7 @@ import { SignetError } from "../errors.js";
 import type { Names } from "../ports.js";
 import { lifetimeWithinProvisioner, profileAllowed, provisionerDefaults, validateRoles, validateText, MAX_IDENTITY, MAX_NODE_ID } from "./common.js";
 import type { ProvisionerBehaviour, SignOption } from "./sign-options.js";
+import { attested, type AttestedBinding } from "../attestation/sign-options.js";
 
 /** A SCEP provisioner's options, with defaults applied. */
 export interface ScepSettings {
@@ -119,8 +120,11 @@ export interface ChallengeBinding {
   identity?: string | undefined;
   nodeId?: string | undefined;
   roles?: string[] | undefined;
-  /** A SPIFFE ID the certificate carries (set by attestation decisions). */
+  /** A SPIFFE ID the certificate carries. */
   spiffeId?: string | undefined;
+  /** Set when an attestation decision handed the challenge out: the whole decision then applies
+   * (names, common name, identity, node, roles, profile, lifetime, expiry), as for EAB keys. */
+  attested?: AttestedBinding | undefined;
 }
 
 export function validateChallengeBinding(b: Record<string, unknown>): ChallengeBinding {
@@ -147,6 +151,7 @@ export function validateChallengeBinding(b: Record<string, unknown>): ChallengeB
 
 /** The enrolment may hold only what its one-time challenge was bound to, and carries its identity. */
 export function challengeBound(binding: ChallengeBinding): SignOption[] {
+  if (binding.attested) return attested(binding.attested);
   return [
     {
       kind: "validator",

@@ -17,7 +17,8 @@ import { AUDIT_EVENTS } from "../../ca/audit.js";
 import { SignetError } from "../../ca/errors.js";
 import type { AuditLog, CertificateRecord, ProvisionerRecord } from "../../ca/ports.js";
 import { parseCertificate } from "../../ca/x509/index.js";
-import { acmeSettings, attestationSettings, type AttestationSettings } from "../../ca/provisioners/index.js";
+import { acmeSettings, attestationSettings, validateText, type AttestationSettings } from "../../ca/provisioners/index.js";
+import { MAX_IDENTITY } from "../../ca/provisioners/common.js";
 import type { KeySource } from "../../ca/provisioners/attestation.js";
 import type { ScepService } from "../../scep/index.js";
 import type { SqlAcmeStore } from "../db/acme-store.js";
@@ -99,8 +100,8 @@ export class AttestationService {
     this.#policies.clear();
   }
 
-  /** Verifies evidence. `spend`: single-use evidence (join tokens, jti) is used up. */
-  async verify(p: ProvisionerRecord, s: AttestationSettings, ev: AttestRequest["evidence"], spend: boolean): Promise<Evidence> {
+  /** Verifies evidence. Nothing is spent here: spend() does that once a decision allows it. */
+  async verify(p: ProvisionerRecord, s: AttestationSettings, ev: AttestRequest["evidence"]): Promise<Evidence> {
     const now = this.#clock();
     if (!ev || typeof ev.token !== "string" || ev.token.length === 0) throw new AttestationError("malformed", "evidence.token is missing");
     const token: string = ev.token;
@@ -109,20 +110,20 @@ export class AttestationService {
     switch (ev.type) {
       case "posture": {
         if (s.posture.attesters.length === 0) throw new AttestationError("unsupported_alg", `provisioner ${p.name} trusts no posture attester`);
-        const attesters = await Promise.all(s.posture.attesters.map(async (a) => ({ issuer: a.issuer, algorithms: a.algorithms, ...(a.audience ? { audience: a.audience } : {}), keys: await this.#jwks(a) })));
-        evidence = await withRefresh(attesters, () => new PostureAttestor(attesters, { maxAgeSeconds: s.posture.maxAgeSeconds }).verify(token, now));
+        const attesters = await Promise.all(s.posture.attesters.map(async (a) => ({ issuer: a.issuer, algorithms: a.algorithms, audience: a.audience, keys: await this.#jwks(a) })));
+        evidence = await withRefresh(attesters, () => new PostureAttestor(attesters, { maxAgeSeconds: s.posture.maxAgeSeconds, maxTokenBytes: s.maxEvidenceBytes }).verify(token, now));
         break;
       }
       case "kubernetes": {
         if (s.kubernetes.clusters.length === 0) throw new AttestationError("unsupported_alg", `provisioner ${p.name} trusts no Kubernetes cluster`);
         const clusters = await Promise.all(s.kubernetes.clusters.map(async (c) => ({ issuer: c.issuer, audiences: c.audiences, keys: await this.#jwks(c) })));
-        evidence = await withRefresh(clusters, () => new KubernetesAttestor(clusters).verify(token, now));
+        evidence = await withRefresh(clusters, () => new KubernetesAttestor(clusters, { maxAgeSeconds: s.kubernetes.maxAgeSeconds, maxTokenBytes: s.maxEvidenceBytes }).verify(token, now));
         break;
       }
       case "join-token": {
         if (!s.joinTokens) throw new AttestationError("unsupported_alg", `provisioner ${p.name} does not accept join tokens`);
         const hash = sha256hex(token);
-        const t = spend ? await this.#d.store.spendJoinToken(p.id, hash, now) : await this.#d.store.findJoinToken(p.id, hash, now);
+        const t = await this.#d.store.findJoinToken(p.id, hash, now);
         if (!t) throw new AttestationError("replayed", "the join token is unknown, already used or expired");
         const claims = t.claims;
         evidence = {
@@ -141,12 +142,6 @@ export class AttestationService {
       default:
         throw new AttestationError("malformed", `evidence.type must be posture, kubernetes or join-token`);
     }
-    if (spend && evidence.uniqueId !== null) {
-      const until = evidence.expiresAt ?? new Date(now.getTime() + 86_400_000);
-      if (!(await this.#d.store.spendUniqueId(`${evidence.type}:${evidence.issuer}:${evidence.uniqueId}`, until))) {
-        throw new AttestationError("replayed", "this evidence was already used (its jti is spent)");
-      }
-    }
     return evidence;
   }
 
@@ -156,11 +151,31 @@ export class AttestationService {
     return loadJwks({ ...(file ? { file } : {}), ...(src.jwksUrl ? { url: src.jwksUrl } : {}), ...(src.oidcDiscoveryUrl ? { oidcDiscoveryUrl: src.oidcDiscoveryUrl } : {}) }, { fetchTimeoutMs: 5000 });
   }
 
+  /**
+   * Uses single-use evidence up (a join token; a jti, or for Kubernetes tokens without one, the token
+   * itself), atomically: a second use is a replay. Returns how to give it back if what it was spent
+   * for fails for a reason that is not the workload's.
+   */
+  async #spend(p: ProvisionerRecord, evidence: Evidence): Promise<() => Promise<void>> {
+    const now = this.#clock();
+    if (evidence.type === "join-token") {
+      if (!(await this.#d.store.spendJoinToken(p.id, evidence.digest, now))) throw new AttestationError("replayed", "the join token is unknown, already used or expired");
+      return () => this.#d.store.restoreJoinToken(p.id, evidence.digest);
+    }
+    const unique = evidence.uniqueId ?? (evidence.type === "kubernetes" ? `digest:${evidence.digest}` : null);
+    if (unique === null) return async () => undefined;
+    const id = `${evidence.type}:${evidence.issuer}:${unique}`;
+    if (!(await this.#d.store.spendUniqueId(id, evidence.expiresAt ?? new Date(now.getTime() + 86_400_000)))) {
+      throw new AttestationError("replayed", "this evidence was already used");
+    }
+    return () => this.#d.store.unspendUniqueId(id);
+  }
+
   /** What the policy decides for evidence, without spending or issuing anything (signet policy test). */
   async test(p: ProvisionerRecord, ev: AttestRequest["evidence"]): Promise<{ evidence: Evidence; decision: Decision }> {
     this.#assertType(p);
     const s = this.settingsOf(p);
-    const evidence = await this.verify(p, s, ev, false);
+    const evidence = await this.verify(p, s, ev);
     return { evidence, decision: this.policyOf(p, s).current().decide(evidence, p.name, this.#clock()) };
   }
 
@@ -169,17 +184,18 @@ export class AttestationService {
     this.#assertType(p);
     const s = this.settingsOf(p);
     const policy = this.policyOf(p, s);
-    const evidence = await this.verify(p, s, req.evidence, true);
+    const evidence = await this.verify(p, s, req.evidence);
     const block = this.#d.blocks.find({ nodeId: evidence.nodeId, identity: null, spiffeId: null, accountId: null });
     if (block) throw blockedError(block);
-    const decision = policy.current().decide(evidence, p.name, this.#clock());
+    const now = this.#clock();
+    const decision = policy.current().decide(evidence, p.name, now);
     await this.#d.audit.append({
       event: AUDIT_EVENTS.attestationDecided,
       actor,
-      target: evidence.nodeId ?? evidence.subject,
+      target: evidence.nodeId ?? evidence.subject.slice(0, 256),
       data: {
         provisioner: p.name,
-        evidence: { type: evidence.type, issuer: evidence.issuer, subject: evidence.subject, nodeId: evidence.nodeId, digest: evidence.digest },
+        evidence: { type: evidence.type, issuer: evidence.issuer, subject: evidence.subject.slice(0, 256), nodeId: evidence.nodeId, digest: evidence.digest },
         policyVersion: decision.policyVersion,
         allow: decision.allow,
         reasons: decision.reasons,
@@ -189,6 +205,7 @@ export class AttestationService {
     if (!decision.allow) {
       throw new SignetError("forbidden", `the posture policy refuses this workload: ${decision.reasons.join("; ")}`, { detail: { reasons: decision.reasons, policyVersion: decision.policyVersion } });
     }
+    validateText(decision.identity, "the decided identity", MAX_IDENTITY);
     const after = this.#d.blocks.find({ nodeId: decision.nodeId, identity: decision.identity, spiffeId: decision.spiffeId, accountId: null });
     if (after) throw blockedError(after);
     const binding: AttestedBinding = {
@@ -202,14 +219,26 @@ export class AttestationService {
       lifetimeSeconds: decision.lifetimeSeconds,
       policyVersion: decision.policyVersion,
       evidenceDigest: evidence.digest,
+      // Credentials handed out for this decision stop working when a renewal line would have to
+      // attest again: a decision is not good forever.
+      expiresAt: new Date(now.getTime() + s.renewal.maxAgeSeconds * 1000).toISOString(),
+      commonName: cnOf(evidence.subject),
     };
     const { allow: _allow, ...shown } = decision;
     const result: AttestResult = { decision: shown };
     const kind = req.credential ?? (req.csr ? "certificate" : "acme");
-    if (kind === "acme") result.acme = await this.#eab(p, s, binding, actor, httpsBase);
-    else if (kind === "scep") result.scep = await this.#scepChallenge(s, binding, actor);
-    else if (kind === "certificate") result.certificate = await this.#certificate(p, req.csr, binding, actor);
-    else throw new SignetError("bad_request", "credential must be acme, scep or certificate");
+    if (kind !== "acme" && kind !== "scep" && kind !== "certificate") throw new SignetError("bad_request", "credential must be acme, scep or certificate");
+    const giveBack = await this.#spend(p, evidence);
+    try {
+      if (kind === "acme") result.acme = await this.#eab(p, s, binding, actor, httpsBase);
+      else if (kind === "scep") result.scep = await this.#scepChallenge(s, binding, actor);
+      else result.certificate = await this.#certificate(p, req.csr, binding, actor);
+    } catch (err) {
+      // Nothing was handed out: the evidence may be presented again (with a corrected CSR, or once
+      // the server is healthy).
+      await giveBack().catch(() => undefined);
+      throw err;
+    }
     return result;
   }
 
@@ -236,14 +265,8 @@ export class AttestationService {
       target,
       {
         ttlSeconds: s.credentialTtlSeconds,
-        binding: {
-          dns: binding.dns,
-          ip: binding.ip,
-          identity: binding.identity,
-          roles: binding.roles,
-          ...(binding.nodeId ? { nodeId: binding.nodeId } : {}),
-          ...(binding.spiffeId ? { spiffeId: binding.spiffeId } : {}),
-        },
+        binding: {},
+        attested: binding,
         note: "attestation",
       },
       actor,
@@ -292,6 +315,8 @@ export class AttestationService {
       lifetimeSeconds: Math.max(Math.floor((rec.notAfter.getTime() - rec.notBefore.getTime()) / 1000), 1),
       policyVersion: "renewal",
       evidenceDigest: createHash("sha256").update(clientCertDer).digest("hex"),
+      expiresAt: null,
+      commonName: rec.commonName,
     };
     await this.#d.audit.append({
       event: AUDIT_EVENTS.attestationDecided,
@@ -299,9 +324,17 @@ export class AttestationService {
       target: rec.nodeId ?? binding.identity,
       data: { provisioner: p.name, evidence: { type: "certificate", serial: rec.serialHex, digest: binding.evidenceDigest }, policyVersion: "renewal", allow: true, reasons: [`renewal ${line.renewals + 1} of ${s.renewal.maxRenewals}`], spiffeId: binding.spiffeId, identity: binding.identity, dns: binding.dns, ip: binding.ip, roles: binding.roles },
     });
-    const certificate = await this.#certificate(p, csr, binding, actor);
-    await this.#d.store.addLineage(certificate.serial, line.firstNotBefore, line.renewals + 1);
-    const { evidenceDigest: _d, ...decision } = binding;
+    // One renewal per certificate: a line cannot fan out into many valid children.
+    if (!(await this.#d.store.reserveRenewal(rec.serialHex))) throw new SignetError("conflict", "this certificate has already been renewed; renew with its successor");
+    let certificate: NonNullable<AttestResult["certificate"]>;
+    try {
+      certificate = await this.#certificate(p, csr, binding, actor);
+    } catch (err) {
+      await this.#d.store.releaseRenewal(rec.serialHex).catch(() => undefined);
+      throw err;
+    }
+    await this.#d.store.addLineage(certificate.serial, line.firstNotBefore, line.renewals + 1, rec.serialHex);
+    const { evidenceDigest: _d, expiresAt: _e, commonName: _c, ...decision } = binding;
     return { decision: { ...decision, reasons: [`renewal of ${rec.serialHex}`] }, certificate };
   }
 
@@ -321,6 +354,11 @@ export class AttestationService {
   #assertType(p: ProvisionerRecord): void {
     if (p.type !== "attestation") throw new SignetError("bad_request", `provisioner ${p.name} is of type ${p.type}, not attestation`);
   }
+}
+
+/** The evidence's subject as a certificate common name, when it is one (RFC 5280: at most 64). */
+function cnOf(subject: string): string | null {
+  return /^[A-Za-z0-9][A-Za-z0-9._@:-]{0,63}$/.test(subject) ? subject : null;
 }
 
 /** Verifies; on a kid no loaded key set has (the issuer rotated its keys), reloads them once and tries again. */

@@ -77,8 +77,27 @@ export class SqlAttestationStore {
     return r ? { firstNotBefore: r.first_not_before, renewals: r.renewals } : null;
   }
 
-  async addLineage(serial: string, firstNotBefore: Date, renewals: number): Promise<void> {
-    await this.sql.query("INSERT INTO attestation_lineage (serial, first_not_before, renewals) VALUES ($1, $2, $3) ON CONFLICT (serial) DO NOTHING", [serial, firstNotBefore, renewals]);
+  async addLineage(serial: string, firstNotBefore: Date, renewals: number, parentSerial: string): Promise<void> {
+    await this.sql.query("INSERT INTO attestation_lineage (serial, first_not_before, renewals, parent_serial) VALUES ($1, $2, $3, $4) ON CONFLICT (serial) DO NOTHING", [serial, firstNotBefore, renewals, parentSerial]);
+  }
+
+  /** Claims the one renewal a certificate gets; false when it was renewed (or is being renewed) already. */
+  async reserveRenewal(parentSerial: string): Promise<boolean> {
+    const rows = await this.sql.query("INSERT INTO attestation_renewals (parent_serial) VALUES ($1) ON CONFLICT (parent_serial) DO NOTHING RETURNING parent_serial", [parentSerial]);
+    return rows.length > 0;
+  }
+
+  async releaseRenewal(parentSerial: string): Promise<void> {
+    await this.sql.query("DELETE FROM attestation_renewals WHERE parent_serial = $1", [parentSerial]);
+  }
+
+  /** Gives a spent join token back (what it was spent for was not handed out). */
+  async restoreJoinToken(provisionerId: string, secretHash: string): Promise<void> {
+    await this.sql.query("UPDATE attestation_join_tokens SET used_at = NULL WHERE provisioner_id = $1 AND secret_hash = $2", [provisionerId, secretHash]);
+  }
+
+  async unspendUniqueId(id: string): Promise<void> {
+    await this.sql.query("DELETE FROM attestation_used_ids WHERE id = $1", [id]);
   }
 
   async purgeUsedIds(before: Date): Promise<void> {

@@ -5,7 +5,7 @@
 import type { FastifyInstance } from "fastify";
 import type { TLSSocket } from "node:tls";
 import { isAttestationError } from "../../ca/attestation/errors.js";
-import { SignetError } from "../../ca/errors.js";
+import { isSignetError, SignetError } from "../../ca/errors.js";
 import { isProvisionerName } from "../../ca/provisioners/validate.js";
 import type { AttestRequest } from "../attestation/service.js";
 import type { Services } from "../services.js";
@@ -78,6 +78,11 @@ export function attestRoutes(app: FastifyInstance, s: Services): void {
             : await s.attestation.attest(p, req.body, `attestation:${p.name}`, `https://${req.headers.host}`);
         return await reply.code(201).send(result);
       } catch (err) {
+        // A key set or a policy file that cannot be read is the server's trouble: logged, not told.
+        if ((isAttestationError(err) && (err.code === "jwks_unavailable" || err.code === "bad_jwks")) || isSignetError(err, "bad_policy")) {
+          req.log.error({ err, provisioner: p.name }, "attestation cannot verify or decide: a key set or the posture policy is unavailable");
+          throw new SignetError("unreachable", "attestation is temporarily unavailable; try again later");
+        }
         if (isAttestationError(err)) throw new SignetError("unauthenticated", `the evidence does not verify: ${err.message}`, { detail: { reason: err.code } });
         throw err;
       }

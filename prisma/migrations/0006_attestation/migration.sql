@@ -38,6 +38,15 @@ CREATE TABLE "attestation_lineage" (
     "serial" TEXT NOT NULL,
     "first_not_before" TIMESTAMPTZ(3) NOT NULL,
     "renewals" INTEGER NOT NULL,
+    "parent_serial" TEXT,
 
     CONSTRAINT "attestation_lineage_pkey" PRIMARY KEY ("serial")
+);
+
+-- CreateTable
+CREATE TABLE "attestation_renewals" (
+    "parent_serial" TEXT NOT NULL,
+    "at" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+
+    CONSTRAINT "attestation_renewals_pkey" PRIMARY KEY ("parent_serial")
 );
