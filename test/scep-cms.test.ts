@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { isSignetError } from "../ca/errors.js";
 import { decodeString, octetString, oid, printableString } from "../ca/x509/der.js";
-import { CMS_OIDS, SCEP_OIDS, parseCertificate, pemDecode, type CertificateInfo } from "../ca/x509/index.js";
+import { CMS_OIDS, SCEP_OIDS, parseCertificate, parseCsr, pemDecode, type CertificateInfo } from "../ca/x509/index.js";
 import {
   attribute,
   buildEnvelopedData,
@@ -564,5 +564,28 @@ describe("toDer limits", () => {
     for (let i = 0; i < nulls.length; i += 2) nulls[i] = 0x05;
     const body = Buffer.concat([Buffer.from([0x30, 0x80]), nulls, Buffer.from([0, 0])]);
     expect(() => toDer(body)).toThrow(/too many elements/);
+  });
+});
+
+describe("a PKCSReq captured from micromdm's scepclient", () => {
+  const raw = readFileSync(join(VECTORS, "scepclient-pkcsreq.der"));
+  it("is SHA-1 signed and DES encrypted, so only legacy mode reads it", () => {
+    expect(() => parsePkiMessage(raw, { sha1Signatures: true, legacy: false })).toThrow(ScepFailure);
+    const req = parsePkiMessage(raw, { sha1Signatures: true, legacy: true });
+    expect(req.messageType).toBe("PKCSReq");
+    expect(req.digest).toBe("sha1");
+    expect(req.envelope.cipher).toBe("des-cbc");
+    expect(req.senderNonce.length).toBe(16);
+  });
+  it("decrypts with the RA key to the CSR scepclient wrapped, with its challenge", () => {
+    const req = parsePkiMessage(raw, { sha1Signatures: true, legacy: true });
+    const raInfo = parseCertificate(readFileSync(join(VECTORS, "ra.pem"), "utf8"));
+    const entry = recipientFor(req.envelope, raInfo)!;
+    expect(entry).toBeDefined();
+    const csrDer = decryptEnvelope(req.envelope, entry, { key: createPrivateKey(readFileSync(join(VECTORS, "ra.key"))), rejectionSecret: Buffer.alloc(32, 1) });
+    const csr = parseCsr(csrDer);
+    expect(csr.subject.commonName).toBe("scepclient-vector");
+    expect(csr.challengePassword).toBe("vector-scepclient-secret");
+    expect(csrDer.equals(pemDecode(readFileSync(join(VECTORS, "scepclient-csr.pem"), "utf8"), ["CERTIFICATE REQUEST"])[0]!)).toBe(true);
   });
 });
