@@ -4,12 +4,14 @@
 // challenges, weak keys, a webhook that says no or says nothing). Every refusal is a 400 with a
 // reason or a CertRep FAILURE with the fitting failInfo; never a 500, never a certificate.
 import { execFileSync } from "node:child_process";
-import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { createPublicKey, generateKeyPairSync, randomBytes } from "node:crypto";
+import { rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { octetString, printableString } from "../ca/x509/der.js";
 import { SCEP_OIDS, buildCsr, parseCertificate, toPem } from "../ca/x509/index.js";
-import { attribute, buildEnvelopedData, buildSignedData } from "../scep/cms.js";
+import { attribute, buildEnvelopedData, buildSignedData, parseSignedData, signerCertificate, toDer, verifySignerInfo } from "../scep/cms.js";
 import { admin } from "./support/acme.js";
 import { dbTargets } from "./support/databases.js";
 import { ScepClient, generateRsaKey, selfSignedCertificate } from "./support/scep-client.js";
@@ -323,10 +325,33 @@ for (const target of dbTargets()) {
       expect(JSON.stringify(r.body)).toMatch(/https URL/);
     });
 
-    it("GetNextCACert is a 404 with the reason while no rollover is staged", async () => {
+    it("GetNextCACert is a 404 while no rollover is staged, then returns the staged next CA signed by the RA", async () => {
+      const none = await fetch(`${signet.httpUrl}/scep/proto?operation=GetNextCACert`);
+      expect(none.status).toBe(404);
+      expect(await none.text()).toMatch(/no CA rollover/);
+      // An operator stages the next intermediate, issued by the root.
+      const sub = await admin(signet, "PUT", "/admin/v1/provisioners/subca", { type: "admin", profile: "intermediate", options: { allowedProfiles: ["intermediate"] } });
+      expect(sub.status, JSON.stringify(sub.body)).toBeLessThan(300);
+      const k = generateKeyPairSync("ec", { namedCurve: "P-256" });
+      const csr = toPem("CERTIFICATE REQUEST", buildCsr({ privateKey: k.privateKey, publicKey: k.publicKey, keyAlgorithm: "P-256", subject: [{ type: "CN", value: "Signet Intermediate CA 2" }] }));
+      const issued = await admin<{ pem: string }>(signet, "POST", "/admin/v1/certificates", { csr, provisioner: "subca", profile: "intermediate" });
+      expect(issued.status, JSON.stringify(issued.body)).toBe(201);
+      const staged = join(signet.home, "ca", "next-intermediate.pem");
+      writeFileSync(staged, issued.body.pem);
       const r = await fetch(`${signet.httpUrl}/scep/proto?operation=GetNextCACert`);
-      expect(r.status).toBe(404);
-      expect(await r.text()).toMatch(/no CA rollover/);
+      expect(r.status).toBe(200);
+      expect(r.headers.get("content-type")).toBe("application/x-x509-next-ca-cert");
+      const sd = parseSignedData(toDer(Buffer.from(await r.arrayBuffer())));
+      const si = sd.signerInfos[0]!;
+      const signer = signerCertificate(sd, si);
+      verifySignerInfo(sd, si, createPublicKey({ key: signer.info.spki, format: "der", type: "spki" }), false);
+      const inner = parseSignedData(toDer(sd.content!)).certificates;
+      expect(inner.some((c) => c.equals(parseCertificate(issued.body.pem).der))).toBe(true);
+      // Something that is not a CA issued by the root is not handed out.
+      writeFileSync(staged, toPem("CERTIFICATE", selfSignedCertificate(generateRsaKey(), "not a CA")));
+      const bogus = await fetch(`${signet.httpUrl}/scep/proto?operation=GetNextCACert`);
+      expect(bogus.status).toBe(404);
+      rmSync(staged);
     });
 
     it("logged no 500 and no stack trace", () => {
