@@ -37,6 +37,7 @@ when { context.type == "join-token" && context.claims has identity && context.cl
 
 @id("join-device")
 @identity("spiffe://{trustDomain}/device/{identity}")
+@roles("device")
 permit (principal, action == Action::"enrol", resource)
 when { context.type == "join-token" && context.claims has identity && context.claims.identity like "dev-*" };
 
@@ -378,9 +379,9 @@ for (const target of dbTargets()) {
         expect(run.code, describeRun(run)).toBe(0);
         const leaf = parseCertificate(readFileSync(join(d, "client.pem"), "utf8"));
         expect(leaf.sans.uri).toEqual(["spiffe://prod.example/device/dev-42"]);
-        // No roles here: Go's X.509 parser (scepclient 2.1) refuses an extension OID with an arc over
-        // 2^31, which the roles extension's 2.25 UUID arc has (see the README, "Identity").
-        expect(leaf.roles).toEqual([]);
+        // regression: scepclient (Go's X.509 parser) reads a certificate with roles: they travel in
+        // subjectDirectoryAttributes now, not under the 2.25 UUID arc Go refuses.
+        expect(leaf.roles).toEqual(["device"]);
         execFileSync("openssl", ["verify", "-CAfile", bed.rootFile, "-untrusted", join(bed.signet.home, "ca", "intermediate.pem"), join(d, "client.pem")]);
         const rec = await admin<{ nodeId: string }>(bed.signet, "GET", `/admin/v1/certificates/${leaf.serialHex}`);
         expect(rec.body.nodeId).toBe("tablet-42");

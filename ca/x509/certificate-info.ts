@@ -15,7 +15,7 @@ import {
 import { KEY_USAGE_BITS } from "./extensions.js";
 import { type SubjectAltNames, emptySans, parseGeneralNames } from "./general-names.js";
 import { type ParsedName, parseName } from "./name.js";
-import { EKU_NAMES, EXTENSION_OIDS } from "./oids.js";
+import { EKU_NAMES, EXTENSION_OIDS, ROLE_ATTRIBUTE } from "./oids.js";
 import { derOrPem } from "./pem.js";
 
 const P = "bad_pem" as const;
@@ -183,9 +183,32 @@ function readKnownExtension(oid: string, value: Buffer, info: CertificateInfo): 
       return;
     }
     case EXTENSION_OIDS.signetRoles: {
+      // The first roles extension, in certificates issued before roles moved (see oids.ts).
       const r = DerReader.of(readOne(value, TAG.SEQUENCE, "signetRoles", P), P);
       while (!r.done) {
         info.roles.push(decodeString(r.read(TAG.UTF8_STRING, "role"), "role", P));
+      }
+      return;
+    }
+    case EXTENSION_OIDS.subjectDirectoryAttributes: {
+      const attrs = DerReader.of(readOne(value, TAG.SEQUENCE, "subjectDirectoryAttributes", P), P);
+      while (!attrs.done) {
+        const a = attrs.enter(TAG.SEQUENCE, "Attribute");
+        const type = a.readOid("attribute type");
+        const values = a.enter(TAG.SET, "attribute values");
+        a.finish("Attribute");
+        if (type !== ROLE_ATTRIBUTE) continue;
+        while (!values.done) {
+          // RoleSyntax ::= SEQUENCE { roleAuthority [0] GeneralNames OPTIONAL, roleName [1] GeneralName }
+          const role = values.enter(TAG.SEQUENCE, "RoleSyntax");
+          role.readOptional(0xa0);
+          const name = role.enter(0xa1, "roleName");
+          const gn = name.read(undefined, "roleName GeneralName");
+          name.finish("roleName");
+          role.finish("RoleSyntax");
+          // Signet writes uniformResourceIdentifier [6]; other GeneralName forms are not roles it reads.
+          if (gn.tag === 0x86) info.roles.push(gn.content.toString("latin1"));
+        }
       }
       return;
     }

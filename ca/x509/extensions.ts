@@ -3,7 +3,7 @@
 import { SignetError } from "../errors.js";
 import { TAG, integer, oid, tlv, utf8String } from "./der.js";
 import { type SubjectAltNamesInput, encodeGeneralNames, uriGeneralName } from "./general-names.js";
-import { ACCESS_METHOD_OIDS, EXTENSION_OIDS } from "./oids.js";
+import { ACCESS_METHOD_OIDS, EXTENSION_OIDS, ROLE_ATTRIBUTE } from "./oids.js";
 
 const CRITICAL = Buffer.from([TAG.BOOLEAN, 1, 0xff]);
 
@@ -104,9 +104,17 @@ export const crlDistributionPoints = (urls: readonly string[]): Buffer =>
 export const freshestCrl = (urls: readonly string[]): Buffer =>
   extension(EXTENSION_OIDS.freshestCRL, false, distributionPoints("freshestCRL", urls));
 
-/** Signet roles (see SIGNET_ROLES_EXTENSION): SEQUENCE OF UTF8String, non-critical. */
+/** Signet roles: subjectDirectoryAttributes (non-critical) with an id-at-role attribute per role,
+ * each RoleSyntax { roleName [1] uniformResourceIdentifier } (see ROLE_ATTRIBUTE). Roles are ASCII
+ * (validateRoles), so IA5String holds them. */
 export const signetRoles = (roles: readonly string[]): Buffer =>
-  extension(EXTENSION_OIDS.signetRoles, false, tlv(TAG.SEQUENCE, ...roles.map(utf8String)));
+  extension(
+    EXTENSION_OIDS.subjectDirectoryAttributes,
+    false,
+    // One id-at-role attribute per role, so the order the roles were given in is kept (a SET OF
+    // values would be sorted by encoding).
+    tlv(TAG.SEQUENCE, ...roles.map((r) => tlv(TAG.SEQUENCE, oid(ROLE_ATTRIBUTE), tlv(TAG.SET, tlv(TAG.SEQUENCE, tlv(0xa1, tlv(0x86, Buffer.from(r, "ascii")))))))),
+  );
 
 /** id-pkix-ocsp-nocheck for OCSP responder certificates; the value is NULL (RFC 6960 §4.2.2.2.1). */
 export const ocspNoCheck = (): Buffer => extension(EXTENSION_OIDS.ocspNoCheck, false, Buffer.from([TAG.NULL, 0]));

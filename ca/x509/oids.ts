@@ -5,10 +5,16 @@
  * 2.25 arc is unique by construction and needs no registration with anyone. */
 export const SIGNET_ARC = "2.25.9326429008687304599121987238294817812";
 
-/** Signet roles extension. Value: `SEQUENCE OF UTF8String`, always non-critical. It carries the
- * workload's roles/groups so relying services can make RBAC decisions from the client certificate
- * alone; a relying party that does not know it may ignore it, hence non-critical. */
+/** The first roles extension (`SEQUENCE OF UTF8String`), read but no longer written: Go's X.509
+ * parser refuses any certificate with an OID arc over 2^31, and a 2.25 UUID arc is one. Roles now
+ * travel in subjectDirectoryAttributes as id-at-role (see ROLE_ATTRIBUTE). */
 export const SIGNET_ROLES_EXTENSION = `${SIGNET_ARC}.1`;
+
+/** id-at-role (X.520, RFC 5755 §4.4.5): a role attribute, `RoleSyntax ::= SEQUENCE { roleAuthority
+ * [0] GeneralNames OPTIONAL, roleName [1] GeneralName }`. Signet writes each role as a roleName of
+ * type uniformResourceIdentifier, inside the subjectDirectoryAttributes extension (RFC 5280
+ * §4.2.1.8, non-critical): standard OIDs with small arcs, which every X.509 parser accepts. */
+export const ROLE_ATTRIBUTE = "2.5.4.72";
 
 /** Attribute types in distinguished names. */
 export const ATTRIBUTE_OIDS = {
@@ -55,6 +61,7 @@ export const EXTENSION_OIDS = {
   ocspNoCheck: "1.3.6.1.5.5.7.48.1.5",
   ocspNonce: "1.3.6.1.5.5.7.48.1.2",
   signetRoles: SIGNET_ROLES_EXTENSION,
+  subjectDirectoryAttributes: "2.5.29.9",
 } as const;
 
 export const EKU_OIDS = {
