@@ -9,7 +9,8 @@ import { assembleCertificate, buildTbsCertificate } from "../ca/x509/certificate
 import { parseCertificate } from "../ca/x509/certificate-info.js";
 import * as ext from "../ca/x509/extensions.js";
 import { encodeName, parseDistinguishedNameString } from "../ca/x509/name.js";
-import { EKU_OIDS } from "../ca/x509/oids.js";
+import { EKU_OIDS, SIGNET_ROLES_EXTENSION } from "../ca/x509/oids.js";
+import { TAG, tlv, utf8String } from "../ca/x509/der.js";
 import { toPem } from "../ca/x509/pem.js";
 import { subjectKeyIdentifier } from "../ca/x509/spki.js";
 import { expectCode } from "./support/expect-code.js";
@@ -401,5 +402,23 @@ describe("parseCertificate over OpenSSL-made certificates", () => {
     const last = mismatched.lastIndexOf(ecdsa256);
     mismatched[last + ecdsa256.length - 1] = 0x03;
     expectCode(() => parseCertificate(mismatched), "bad_pem", /differs/);
+  });
+});
+
+describe("roles", () => {
+  it("are read from the first roles extension too, in certificates issued before roles moved", () => {
+    const { intermediate } = chains.get("P-256")!;
+    const spki = leafSpki.get("P-256")!;
+    const legacy = ext.extension(SIGNET_ROLES_EXTENSION, false, tlv(TAG.SEQUENCE, utf8String("inference:invoke"), utf8String("tenant:blue")));
+    const { der } = issue({ issuer: intermediate, signer: intermediate.signer, subject: "CN=legacy", spki, extensions: [legacy] });
+    expect(parseCertificate(der).roles).toEqual(["inference:invoke", "tenant:blue"]);
+  });
+  it("keep their order and use only small-arc OIDs in new certificates", () => {
+    const { intermediate } = chains.get("P-256")!;
+    const spki = leafSpki.get("P-256")!;
+    const { der } = issue({ issuer: intermediate, signer: intermediate.signer, subject: "CN=roles", spki, extensions: [ext.signetRoles(["zeta", "alpha:1", "m/2"])] });
+    const info = parseCertificate(der);
+    expect(info.roles).toEqual(["zeta", "alpha:1", "m/2"]);
+    expect(info.extensions.map((e) => e.oid)).toEqual(["2.5.29.9"]);
   });
 });
