@@ -10,7 +10,7 @@ export interface Config {
   home: string;
   /** SIGNET_LISTEN_HOST: address both ports bind to. */
   listenHost: string;
-  /** SIGNET_HTTPS_PORT: admin API (ACME and attestation later), TLS with a certificate from Signet's own CA. */
+  /** SIGNET_HTTPS_PORT: admin API, ACME and posture attestation, TLS with a certificate from Signet's own CA. */
   httpsPort: number;
   /** SIGNET_HTTP_PORT: CA certificates, CRL, OCSP, SCEP (plain HTTP: relying parties fetch these without trust). */
   httpPort: number;

@@ -24,6 +24,7 @@ export class Metrics implements AuthorityObserver {
   readonly revoked = new Counter({ name: "signet_certificates_revoked_total", help: "Certificates revoked", labelNames: ["reason"], registers: [this.registry] });
   readonly crlEntries = new Gauge({ name: "signet_crl_entries", help: "Entries in the latest CRL", labelNames: ["issuer", "kind"], registers: [this.registry] });
   readonly crlGenerated = new Gauge({ name: "signet_crl_this_update_seconds", help: "thisUpdate of the latest CRL (unix time)", labelNames: ["issuer", "kind"], registers: [this.registry] });
+  readonly attestationDecisions = new Counter({ name: "signet_attestation_decisions_total", help: "Posture attestation decisions, by provisioner, evidence type and outcome", labelNames: ["provisioner", "evidence", "outcome"], registers: [this.registry] });
   readonly scepRequests = new Counter({ name: "signet_scep_requests_total", help: "SCEP PKIOperations answered, by message type and pkiStatus", labelNames: ["provisioner", "type", "status"], registers: [this.registry] });
   readonly ocspResponses = new Counter({ name: "signet_ocsp_responses_total", help: "OCSP answers by outcome", labelNames: ["outcome"], registers: [this.registry] });
   readonly feedClients = new Gauge({ name: "signet_revocation_feed_clients", help: "Open revocation feed streams", registers: [this.registry] });

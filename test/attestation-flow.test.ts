@@ -277,6 +277,12 @@ for (const target of dbTargets()) {
       expect(otherNs.status).toBe(403);
     });
 
+    it("counts decisions in Prometheus metrics by evidence type and outcome", async () => {
+      const m = await fetchRaw(`${bed.signet.httpUrl}/metrics`);
+      expect(m.text).toMatch(/signet_attestation_decisions_total\{provisioner="attest",evidence="join-token",outcome="allow"\} [1-9]/);
+      expect(m.text).toMatch(/signet_attestation_decisions_total\{provisioner="attest",evidence="join-token",outcome="deny"\} [1-9]/);
+    });
+
     it("bad evidence is a 4xx with a reason, never a 500", async () => {
       for (const body of [
         { evidence: { type: "join-token", token: "sjt_nope" } },

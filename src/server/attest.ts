@@ -71,13 +71,16 @@ export function attestRoutes(app: FastifyInstance, s: Services): void {
       const name = req.params.provisioner;
       const p = isProvisionerName(name) ? await s.provisioners.get(name) : null;
       if (!p || p.type !== "attestation" || !p.enabled) throw new SignetError("not_found", `no attestation provisioner named ${JSON.stringify(name.slice(0, 64))}`);
+      const count = (outcome: string) => s.metrics.attestationDecisions.inc({ provisioner: p.name, evidence: req.body.evidence.type, outcome });
       try {
         const result =
           req.body.evidence.type === "certificate"
             ? await s.attestation.renew(p, peerCertificate(req.raw.socket as TLSSocket), req.body.csr, `attestation:${p.name}`)
             : await s.attestation.attest(p, req.body, `attestation:${p.name}`, `https://${req.headers.host}`);
+        count("allow");
         return await reply.code(201).send(result);
       } catch (err) {
+        count(isAttestationError(err) ? "invalid_evidence" : isSignetError(err, "forbidden") || isSignetError(err, "blocked") ? "deny" : "error");
         // A key set or a policy file that cannot be read is the server's trouble: logged, not told.
         if ((isAttestationError(err) && (err.code === "jwks_unavailable" || err.code === "bad_jwks")) || isSignetError(err, "bad_policy")) {
           req.log.error({ err, provisioner: p.name }, "attestation cannot verify or decide: a key set or the posture policy is unavailable");

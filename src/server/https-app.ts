@@ -1,4 +1,4 @@
-// The HTTPS port (8443): the admin API now; ACME and attestation are mounted here by later steps.
+// The HTTPS port (8443): the admin API, ACME, posture attestation and the revocation feed.
 // TLS 1.2+ only; clients may present a certificate (admin mTLS), none is required.
 import fastifySwagger from "@fastify/swagger";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
