@@ -189,6 +189,18 @@ for (const target of dbTargets()) {
       const again = await renew(parentPem, parentKey, { evidence: { type: "certificate" }, csr: csrFor(key(), "web-8.attested.test") });
       expect(again.status, again.text).toBe(409);
       expect(again.text).toMatch(/already been renewed/);
+      // regression: once an earlier certificate of a line is revoked, the line renews no further.
+      const k5 = key();
+      const fresh = await attest({ evidence: { type: "join-token", token: await joinToken({ identity: "web-8", nodeId: "vm-8", dns: "web-8.attested.test" }) }, credential: "certificate", csr: csrFor(k5, "web-8.attested.test") });
+      const freshPem = (fresh.json() as { certificate: { pem: string } }).certificate.pem;
+      const k6 = key();
+      const child = await renew(freshPem, k5.privateKey, { evidence: { type: "certificate" }, csr: csrFor(k6, "web-8.attested.test") });
+      expect(child.status, child.text).toBe(201);
+      const rv = await admin(bed.signet, "POST", `/admin/v1/certificates/${parseCertificate(freshPem).serialHex}/revoke`, { reason: "keyCompromise" });
+      expect(rv.status, JSON.stringify(rv.body)).toBe(200);
+      const grandchild = await renew((child.json() as { certificate: { pem: string } }).certificate.pem, k6.privateKey, { evidence: { type: "certificate" }, csr: csrFor(key(), "web-8.attested.test") });
+      expect(grandchild.status, grandchild.text).toBe(403);
+      expect(grandchild.text).toMatch(/which this one renews, is revoked/);
       // A renewal needs a certificate at all.
       const anonymous = await attest({ evidence: { type: "certificate" }, csr: csrFor(k3, "web-8.attested.test") });
       expect(anonymous.status).toBe(401);

@@ -304,6 +304,11 @@ export class AttestationService {
     }
     const block = this.#d.blocks.find({ nodeId: rec.nodeId, identity: rec.identity, spiffeId: rec.spiffeId, accountId: rec.accountId });
     if (block) throw blockedError(block);
+    // A line whose earlier certificate was revoked renews no further.
+    for (const serial of await this.#d.store.ancestors(rec.serialHex, s.renewal.maxRenewals + 1)) {
+      const a = await this.#d.certificates.get(serial);
+      if (a?.status === "revoked") throw new SignetError("forbidden", `attest again: certificate ${serial}, which this one renews, is revoked`);
+    }
     const binding: AttestedBinding = {
       spiffeId: rec.spiffeId,
       identity: rec.identity ?? rec.spiffeId ?? rec.commonName ?? rec.serialHex,

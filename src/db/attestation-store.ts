@@ -72,9 +72,22 @@ export class SqlAttestationStore {
     return rows.length > 0;
   }
 
-  async lineage(serial: string): Promise<{ firstNotBefore: Date; renewals: number } | null> {
-    const [r] = await this.sql.query<{ first_not_before: Date; renewals: number }>("SELECT first_not_before, renewals FROM attestation_lineage WHERE serial = $1", [serial]);
-    return r ? { firstNotBefore: r.first_not_before, renewals: r.renewals } : null;
+  async lineage(serial: string): Promise<{ firstNotBefore: Date; renewals: number; parentSerial: string | null } | null> {
+    const [r] = await this.sql.query<{ first_not_before: Date; renewals: number; parent_serial: string | null }>("SELECT first_not_before, renewals, parent_serial FROM attestation_lineage WHERE serial = $1", [serial]);
+    return r ? { firstNotBefore: r.first_not_before, renewals: r.renewals, parentSerial: r.parent_serial } : null;
+  }
+
+  /** The serials a certificate was renewed from, nearest first (at most `max`). */
+  async ancestors(serial: string, max: number): Promise<string[]> {
+    const rows = await this.sql.query<{ parent_serial: string }>(
+      `WITH RECURSIVE up(serial, parent_serial, depth) AS (
+         SELECT serial, parent_serial, 1 FROM attestation_lineage WHERE serial = $1
+         UNION ALL
+         SELECT l.serial, l.parent_serial, up.depth + 1 FROM attestation_lineage l JOIN up ON l.serial = up.parent_serial WHERE up.depth < $2
+       ) SELECT parent_serial FROM up WHERE parent_serial IS NOT NULL ORDER BY depth`,
+      [serial, max],
+    );
+    return rows.map((r) => r.parent_serial);
   }
 
   async addLineage(serial: string, firstNotBefore: Date, renewals: number, parentSerial: string): Promise<void> {
