@@ -4,7 +4,7 @@
 import { SignetError } from "../errors.js";
 import type { ProvisionerRecord } from "../ports.js";
 import { isProfileName, type ProfileName } from "../profiles.js";
-import { allowedProfiles, lifetimeWithinProvisioner, profileAllowed, provisionerDefaults } from "./common.js";
+import { allowedProfiles, badOption, boolOption, intOption, lifetimeWithinProvisioner, profileAllowed, provisionerDefaults } from "./common.js";
 import type { ProvisionerBehaviour, SignOption } from "./sign-options.js";
 
 export const ACME_CHALLENGE_TYPES = ["http-01", "dns-01", "tls-alpn-01"] as const;
@@ -49,54 +49,38 @@ export const ACME_DEFAULTS: AcmeSettings = {
 
 const KNOWN = new Set(["allowedProfiles", "description", "requireEab", "eabSingleUse", "challenges", "wildcards", "ipIdentifiers", "website", "termsOfService", "orderLifetimeSeconds", "rateLimits"]);
 
-function bad(message: string, path: string): never {
-  throw new SignetError("bad_provisioner", message, { detail: { path } });
-}
-
 function url(v: unknown, path: string): string | null {
   if (v === undefined || v === null) return null;
-  if (typeof v !== "string" || !/^https?:\/\/\S+$/.test(v) || v.length > 2048) bad(`${path} must be an http(s) URL`, path);
+  if (typeof v !== "string" || !/^https?:\/\/\S+$/.test(v) || v.length > 2048) badOption(`${path} must be an http(s) URL`, path);
   return v as string;
-}
-
-function bool(v: unknown, def: boolean, path: string): boolean {
-  if (v === undefined) return def;
-  if (typeof v !== "boolean") bad(`${path} must be true or false`, path);
-  return v as boolean;
-}
-
-function int(v: unknown, def: number, min: number, max: number, path: string): number {
-  if (v === undefined) return def;
-  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) bad(`${path} must be an integer from ${min} to ${max}`, path);
-  return v as number;
 }
 
 /** Reads (and validates) an ACME provisioner's options. */
 export function acmeSettings(options: Record<string, unknown>): AcmeSettings {
-  for (const k of Object.keys(options)) if (!KNOWN.has(k)) bad(`unknown ACME provisioner option ${JSON.stringify(k)}`, `options.${k}`);
+  for (const k of Object.keys(options)) if (!KNOWN.has(k)) badOption(`unknown ACME provisioner option ${JSON.stringify(k)}`, `options.${k}`);
   const challenges = options.challenges ?? ACME_DEFAULTS.challenges;
   if (!Array.isArray(challenges) || challenges.length === 0 || !challenges.every((c) => (ACME_CHALLENGE_TYPES as readonly string[]).includes(c))) {
-    bad(`options.challenges must be a non-empty list of ${ACME_CHALLENGE_TYPES.join(", ")}`, "options.challenges");
+    badOption(`options.challenges must be a non-empty list of ${ACME_CHALLENGE_TYPES.join(", ")}`, "options.challenges");
   }
-  const wildcards = bool(options.wildcards, ACME_DEFAULTS.wildcards, "options.wildcards");
-  if (wildcards && !(challenges as string[]).includes("dns-01")) bad("options.wildcards needs dns-01 among options.challenges", "options.wildcards");
+  const wildcards = boolOption(options.wildcards, ACME_DEFAULTS.wildcards, "options.wildcards");
+  if (wildcards && !(challenges as string[]).includes("dns-01")) badOption("options.wildcards needs dns-01 among options.challenges", "options.wildcards");
   const rl = options.rateLimits ?? {};
-  if (typeof rl !== "object" || rl === null || Array.isArray(rl)) bad("options.rateLimits must be an object", "options.rateLimits");
+  if (typeof rl !== "object" || rl === null || Array.isArray(rl)) badOption("options.rateLimits must be an object", "options.rateLimits");
   const r = rl as Record<string, unknown>;
-  for (const k of Object.keys(r)) if (!["orders", "failedValidations", "windowSeconds"].includes(k)) bad(`unknown rate limit ${JSON.stringify(k)}`, `options.rateLimits.${k}`);
+  for (const k of Object.keys(r)) if (!["orders", "failedValidations", "windowSeconds"].includes(k)) badOption(`unknown rate limit ${JSON.stringify(k)}`, `options.rateLimits.${k}`);
   return {
-    requireEab: bool(options.requireEab, ACME_DEFAULTS.requireEab, "options.requireEab"),
-    eabSingleUse: bool(options.eabSingleUse, ACME_DEFAULTS.eabSingleUse, "options.eabSingleUse"),
+    requireEab: boolOption(options.requireEab, ACME_DEFAULTS.requireEab, "options.requireEab"),
+    eabSingleUse: boolOption(options.eabSingleUse, ACME_DEFAULTS.eabSingleUse, "options.eabSingleUse"),
     challenges: [...new Set(challenges as AcmeSettings["challenges"])],
     wildcards,
-    ipIdentifiers: bool(options.ipIdentifiers, ACME_DEFAULTS.ipIdentifiers, "options.ipIdentifiers"),
+    ipIdentifiers: boolOption(options.ipIdentifiers, ACME_DEFAULTS.ipIdentifiers, "options.ipIdentifiers"),
     website: url(options.website, "options.website"),
     termsOfService: url(options.termsOfService, "options.termsOfService"),
-    orderLifetimeSeconds: int(options.orderLifetimeSeconds, ACME_DEFAULTS.orderLifetimeSeconds, 60, 30 * 86400, "options.orderLifetimeSeconds"),
+    orderLifetimeSeconds: intOption(options.orderLifetimeSeconds, ACME_DEFAULTS.orderLifetimeSeconds, 60, 30 * 86400, "options.orderLifetimeSeconds"),
     rateLimits: {
-      orders: int(r.orders, ACME_DEFAULTS.rateLimits.orders, 1, 1_000_000, "options.rateLimits.orders"),
-      failedValidations: int(r.failedValidations, ACME_DEFAULTS.rateLimits.failedValidations, 1, 1_000_000, "options.rateLimits.failedValidations"),
-      windowSeconds: int(r.windowSeconds, ACME_DEFAULTS.rateLimits.windowSeconds, 1, 7 * 86400, "options.rateLimits.windowSeconds"),
+      orders: intOption(r.orders, ACME_DEFAULTS.rateLimits.orders, 1, 1_000_000, "options.rateLimits.orders"),
+      failedValidations: intOption(r.failedValidations, ACME_DEFAULTS.rateLimits.failedValidations, 1, 1_000_000, "options.rateLimits.failedValidations"),
+      windowSeconds: intOption(r.windowSeconds, ACME_DEFAULTS.rateLimits.windowSeconds, 1, 7 * 86400, "options.rateLimits.windowSeconds"),
     },
   };
 }

@@ -81,3 +81,22 @@ export const lifetimeWithinProvisioner: SignOption = {
     }
   },
 };
+
+// Readers for provisioner options as operators write them: every refusal is bad_provisioner with
+// the option's path.
+
+export function badOption(message: string, path: string): never {
+  throw new SignetError("bad_provisioner", message, { detail: { path } });
+}
+
+export function boolOption(v: unknown, def: boolean, path: string): boolean {
+  if (v === undefined) return def;
+  if (typeof v !== "boolean") badOption(`${path} must be true or false`, path);
+  return v as boolean;
+}
+
+export function intOption(v: unknown, def: number, min: number, max: number, path: string): number {
+  if (v === undefined) return def;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) badOption(`${path} must be an integer from ${min} to ${max}`, path);
+  return v as number;
+}

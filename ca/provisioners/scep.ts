@@ -4,7 +4,7 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { SignetError } from "../errors.js";
 import type { Names } from "../ports.js";
-import { lifetimeWithinProvisioner, profileAllowed, provisionerDefaults, validateRoles, validateText, MAX_IDENTITY, MAX_NODE_ID } from "./common.js";
+import { badOption, boolOption, lifetimeWithinProvisioner, profileAllowed, provisionerDefaults, validateRoles, validateText, MAX_IDENTITY, MAX_NODE_ID } from "./common.js";
 import type { ProvisionerBehaviour, SignOption } from "./sign-options.js";
 import { attested, type AttestedBinding } from "../attestation/sign-options.js";
 
@@ -42,16 +42,6 @@ const KNOWN = new Set(["allowedProfiles", "description", "challenge", "challenge
 const HASH = /^sha256\$[0-9a-f]{32}\$[0-9a-f]{64}$/;
 export const MIN_STATIC_CHALLENGE = 16;
 
-function bad(message: string, path: string): never {
-  throw new SignetError("bad_provisioner", message, { detail: { path } });
-}
-
-function bool(v: unknown, def: boolean, path: string): boolean {
-  if (v === undefined) return def;
-  if (typeof v !== "boolean") bad(`${path} must be true or false`, path);
-  return v as boolean;
-}
-
 /** Hashes a static challenge for storage: salted SHA-256 (a static challenge must be a long random
  * secret; at least 16 characters are required). */
 export function hashChallenge(secret: string): string {
@@ -72,41 +62,41 @@ export function normaliseScepOptions(options: Record<string, unknown>): Record<s
   if (challenge === undefined) return options;
   if (challenge === null) return { ...rest, challengeHash: null };
   if (typeof challenge !== "string" || challenge.length < MIN_STATIC_CHALLENGE || challenge.length > 256) {
-    bad(`options.challenge must be ${MIN_STATIC_CHALLENGE}-256 characters (a long random secret)`, "options.challenge");
+    badOption(`options.challenge must be ${MIN_STATIC_CHALLENGE}-256 characters (a long random secret)`, "options.challenge");
   }
   return { ...rest, challengeHash: hashChallenge(challenge) };
 }
 
 /** Reads (and validates) a SCEP provisioner's options. */
 export function scepSettings(options: Record<string, unknown>): ScepSettings {
-  for (const k of Object.keys(options)) if (!KNOWN.has(k)) bad(`unknown SCEP provisioner option ${JSON.stringify(k)}`, `options.${k}`);
-  if (options.challenge !== undefined) bad("options.challenge is stored hashed; write it through the admin API", "options.challenge");
+  for (const k of Object.keys(options)) if (!KNOWN.has(k)) badOption(`unknown SCEP provisioner option ${JSON.stringify(k)}`, `options.${k}`);
+  if (options.challenge !== undefined) badOption("options.challenge is stored hashed; write it through the admin API", "options.challenge");
   const ch = options.challengeHash ?? null;
-  if (ch !== null && (typeof ch !== "string" || !HASH.test(ch))) bad("options.challengeHash is not a stored challenge hash", "options.challengeHash");
+  if (ch !== null && (typeof ch !== "string" || !HASH.test(ch))) badOption("options.challengeHash is not a stored challenge hash", "options.challengeHash");
   let webhook: ScepSettings["webhook"] = null;
   if (options.webhook !== undefined && options.webhook !== null) {
     const w = options.webhook as Record<string, unknown>;
-    if (typeof w !== "object" || Array.isArray(w)) bad("options.webhook must be an object { url, timeoutMs }", "options.webhook");
-    for (const k of Object.keys(w)) if (k !== "url" && k !== "timeoutMs") bad(`unknown webhook option ${JSON.stringify(k)}`, `options.webhook.${k}`);
+    if (typeof w !== "object" || Array.isArray(w)) badOption("options.webhook must be an object { url, timeoutMs }", "options.webhook");
+    for (const k of Object.keys(w)) if (k !== "url" && k !== "timeoutMs") badOption(`unknown webhook option ${JSON.stringify(k)}`, `options.webhook.${k}`);
     // The webhook sees challenges and CSRs: https, or plain http only to this host.
     if (typeof w.url !== "string" || w.url.length > 2048 || !/^(https:\/\/\S+|http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(\/\S*)?)$/.test(w.url)) {
-      bad("options.webhook.url must be an https URL (plain http only to 127.0.0.1, localhost or [::1])", "options.webhook.url");
+      badOption("options.webhook.url must be an https URL (plain http only to 127.0.0.1, localhost or [::1])", "options.webhook.url");
     }
     const t = w.timeoutMs ?? 5000;
-    if (typeof t !== "number" || !Number.isInteger(t) || t < 100 || t > 30_000) bad("options.webhook.timeoutMs must be an integer from 100 to 30000", "options.webhook.timeoutMs");
+    if (typeof t !== "number" || !Number.isInteger(t) || t < 100 || t > 30_000) badOption("options.webhook.timeoutMs must be an integer from 100 to 30000", "options.webhook.timeoutMs");
     webhook = { url: w.url as string, timeoutMs: t as number };
   }
   const s: ScepSettings = {
     challengeHash: ch as string | null,
-    dynamicChallenges: bool(options.dynamicChallenges, SCEP_DEFAULTS.dynamicChallenges, "options.dynamicChallenges"),
-    manualApproval: bool(options.manualApproval, SCEP_DEFAULTS.manualApproval, "options.manualApproval"),
-    renewal: bool(options.renewal, SCEP_DEFAULTS.renewal, "options.renewal"),
-    legacy: bool(options.legacy, SCEP_DEFAULTS.legacy, "options.legacy"),
-    requireSha2: bool(options.requireSha2, SCEP_DEFAULTS.requireSha2, "options.requireSha2"),
+    dynamicChallenges: boolOption(options.dynamicChallenges, SCEP_DEFAULTS.dynamicChallenges, "options.dynamicChallenges"),
+    manualApproval: boolOption(options.manualApproval, SCEP_DEFAULTS.manualApproval, "options.manualApproval"),
+    renewal: boolOption(options.renewal, SCEP_DEFAULTS.renewal, "options.renewal"),
+    legacy: boolOption(options.legacy, SCEP_DEFAULTS.legacy, "options.legacy"),
+    requireSha2: boolOption(options.requireSha2, SCEP_DEFAULTS.requireSha2, "options.requireSha2"),
     webhook,
   };
   if (s.challengeHash === null && !s.dynamicChallenges && !s.webhook && !s.manualApproval) {
-    bad("a SCEP provisioner needs a way to authorise enrolment: a challenge, dynamicChallenges, a webhook or manualApproval", "options");
+    badOption("a SCEP provisioner needs a way to authorise enrolment: a challenge, dynamicChallenges, a webhook or manualApproval", "options");
   }
   return s;
 }

@@ -1,9 +1,9 @@
 // Validation of provisioner definitions written through the admin API / CLI / Terraform.
-import { SignetError } from "../errors.js";
 import { validateNamePolicy } from "../policy/index.js";
 import type { ProvisionerRecord, ProvisionerType } from "../ports.js";
 import { isProfileName, PROFILE_NAMES } from "../profiles.js";
 import { acmeSettings } from "./acme.js";
+import { badOption } from "./common.js";
 import { normaliseScepOptions, scepSettings } from "./scep.js";
 import { attestationSettings } from "./attestation.js";
 
@@ -22,17 +22,13 @@ export interface LifetimeLimits {
   defaultSeconds: number;
 }
 
-function bad(message: string, path: string): never {
-  throw new SignetError("bad_provisioner", message, { detail: { path } });
-}
-
 export function isProvisionerName(name: unknown): name is string {
   return typeof name === "string" && NAME.test(name);
 }
 
 export function validateProvisionerName(name: unknown): string {
   if (typeof name !== "string" || !NAME.test(name)) {
-    bad(`provisioner name ${JSON.stringify(name)} must be 1-63 lowercase letters, digits and inner hyphens`, "name");
+    badOption(`provisioner name ${JSON.stringify(name)} must be 1-63 lowercase letters, digits and inner hyphens`, "name");
   }
   return name;
 }
@@ -41,45 +37,45 @@ export function validateProvisioner(input: Record<string, unknown>, limits: Life
   const name = validateProvisionerName(input.name);
   const type = input.type;
   if (typeof type !== "string" || !(PROVISIONER_TYPES as readonly string[]).includes(type)) {
-    bad(`type must be one of ${PROVISIONER_TYPES.join(", ")}`, "type");
+    badOption(`type must be one of ${PROVISIONER_TYPES.join(", ")}`, "type");
   }
   // ACME clients mostly enrol services, which also call others: both usages unless told otherwise.
   const profile = input.profile ?? (type === "acme" ? "client-server" : "client");
-  if (!isProfileName(profile)) bad(`profile must be one of ${PROFILE_NAMES.join(", ")}`, "profile");
+  if (!isProfileName(profile)) badOption(`profile must be one of ${PROFILE_NAMES.join(", ")}`, "profile");
   const defaultLifetimeSeconds = input.defaultLifetimeSeconds ?? limits.defaultSeconds;
   const maxLifetimeSeconds = input.maxLifetimeSeconds ?? Math.max(limits.maxSeconds, 0);
   for (const [key, v] of [["defaultLifetimeSeconds", defaultLifetimeSeconds], ["maxLifetimeSeconds", maxLifetimeSeconds]] as const) {
-    if (typeof v !== "number" || !Number.isInteger(v)) bad(`${key} must be an integer number of seconds`, key);
-    if (v < limits.minSeconds) bad(`${key} must be at least ${limits.minSeconds}s (the authority's floor)`, key);
-    if (v > limits.maxSeconds) bad(`${key} must be at most ${limits.maxSeconds}s (the authority's cap)`, key);
+    if (typeof v !== "number" || !Number.isInteger(v)) badOption(`${key} must be an integer number of seconds`, key);
+    if (v < limits.minSeconds) badOption(`${key} must be at least ${limits.minSeconds}s (the authority's floor)`, key);
+    if (v > limits.maxSeconds) badOption(`${key} must be at most ${limits.maxSeconds}s (the authority's cap)`, key);
   }
   if ((defaultLifetimeSeconds as number) > (maxLifetimeSeconds as number)) {
-    bad("defaultLifetimeSeconds must not exceed maxLifetimeSeconds", "defaultLifetimeSeconds");
+    badOption("defaultLifetimeSeconds must not exceed maxLifetimeSeconds", "defaultLifetimeSeconds");
   }
   const policy = validateNamePolicy(input.policy ?? {});
   const options = input.options ?? {};
-  if (typeof options !== "object" || options === null || Array.isArray(options)) bad("options must be an object", "options");
+  if (typeof options !== "object" || options === null || Array.isArray(options)) badOption("options must be an object", "options");
   let opts = options as Record<string, unknown>;
   if (opts.allowedProfiles !== undefined) {
     if (!Array.isArray(opts.allowedProfiles) || !opts.allowedProfiles.every(isProfileName)) {
-      bad(`options.allowedProfiles must be a list of ${PROFILE_NAMES.join(", ")}`, "options.allowedProfiles");
+      badOption(`options.allowedProfiles must be a list of ${PROFILE_NAMES.join(", ")}`, "options.allowedProfiles");
     }
   }
   if (type === "acme") {
-    if (profile === "intermediate" || profile === "ocsp-responder" || profile === "scep-ra") bad(`an ACME provisioner cannot issue the ${profile} profile`, "profile");
+    if (profile === "intermediate" || profile === "ocsp-responder" || profile === "scep-ra") badOption(`an ACME provisioner cannot issue the ${profile} profile`, "profile");
     acmeSettings(opts);
   }
   if (type === "attestation") {
-    if (profile === "intermediate" || profile === "ocsp-responder" || profile === "scep-ra") bad(`an attestation provisioner cannot issue the ${profile} profile`, "profile");
+    if (profile === "intermediate" || profile === "ocsp-responder" || profile === "scep-ra") badOption(`an attestation provisioner cannot issue the ${profile} profile`, "profile");
     attestationSettings(opts, { trustDomain: "signet.internal", policyFile: "policies/attestation.cedar" });
   }
   if (type === "scep") {
-    if (profile === "intermediate" || profile === "ocsp-responder" || profile === "scep-ra") bad(`a SCEP provisioner cannot issue the ${profile} profile`, "profile");
+    if (profile === "intermediate" || profile === "ocsp-responder" || profile === "scep-ra") badOption(`a SCEP provisioner cannot issue the ${profile} profile`, "profile");
     opts = normaliseScepOptions(opts);
     scepSettings(opts);
   }
   const enabled = input.enabled ?? true;
-  if (typeof enabled !== "boolean") bad("enabled must be a boolean", "enabled");
+  if (typeof enabled !== "boolean") badOption("enabled must be a boolean", "enabled");
   return {
     name,
     type: type as ProvisionerType,
