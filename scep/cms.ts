@@ -334,6 +334,8 @@ export interface SignerCredentials {
   /** DER certificate of the signer. */
   certDer: Buffer;
   key: KeyObject;
+  /** The certificate already parsed (the RA's is parsed once, not per answer). */
+  info?: CertificateInfo;
 }
 
 export interface SignedDataInput {
@@ -360,7 +362,7 @@ export function buildSignedData(input: SignedDataInput): Buffer {
   let signerInfos: Buffer;
   if (input.signer) {
     const s = input.signer;
-    const cert = parseCertificate(s.certDer);
+    const cert = s.info ?? parseCertificate(s.certDer);
     const digest = createHash(s.digest).update(input.content ?? Buffer.alloc(0)).digest();
     const signedAttrs = set(attribute(CMS_OIDS.contentType, oid(CMS_OIDS.data)), attribute(CMS_OIDS.messageDigest, octetString(digest)), ...s.attributes);
     const family = s.key.asymmetricKeyType;

@@ -4,7 +4,6 @@
 // with the binary one). A request that can be addressed gets a CertRep (FAILURE with a failInfo when
 // refused); one that cannot (not CMS, no transactionID) gets a 400 with the reason in plain text.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { Logger } from "pino";
 import { isSignetError, SignetError } from "../ca/errors.js";
 import type { ProvisionerRecord } from "../ca/ports.js";
 import { isProvisionerName } from "../ca/provisioners/validate.js";
@@ -12,10 +11,8 @@ import { buildSignedData, degenerate } from "./cms.js";
 import { parsePkiMessage, ScepFailure } from "./message.js";
 import type { ScepService, Answer } from "./service.js";
 
-export { ScepService, callWebhook, type RaCredential, type RaSource, type ScepDeps, type WebhookDecision } from "./service.js";
+export { ScepService, type RaCredential, type RaSource, type ScepDeps, type WebhookDecision } from "./service.js";
 export type { ScepStore, ScepTransactionRecord, ChallengeRecord, TransactionStatus } from "./ports.js";
-export * as cms from "./cms.js";
-export * as scepMessage from "./message.js";
 
 const PKI_MESSAGE = "application/x-pki-message";
 const SERVER_SIDE = new Set(["storage_failed", "signing_failed", "internal", "database_locked", "unreachable", "ca_not_initialized"]);
@@ -26,7 +23,6 @@ export interface ScepPluginOptions {
   service: ScepService;
   /** The next intermediate, when an operator has staged a CA rollover (GetNextCACert). */
   nextCa?: () => Buffer | null;
-  log: Logger;
   /** Called with every answered PKIOperation, for metrics. */
   onAnswer?: (provisioner: string, messageType: string, status: string) => void;
 }
@@ -95,7 +91,7 @@ export function scepPlugin(opts: ScepPluginOptions) {
           const next = opts.nextCa?.() ?? null;
           if (!next) throw new SignetError("not_found", "no CA rollover is in progress: there is no next CA certificate");
           const current = ra.current();
-          const body = buildSignedData({ content: degenerate([current.certDer, next]), certificates: [current.certDer, authority.intermediate.certDer], signer: { certDer: current.certDer, key: current.key, digest: "sha256", attributes: [] } });
+          const body = buildSignedData({ content: degenerate([current.certDer, next]), certificates: [current.certDer, authority.intermediate.certDer], signer: { certDer: current.certDer, key: current.key, info: current.info, digest: "sha256", attributes: [] } });
           return reply.type("application/x-x509-next-ca-cert").send(body);
         }
         case "PKIOperation": {

@@ -174,13 +174,13 @@ export class ScepService {
 
   failure(replyTo: ReplyTo, failInfo: FailInfo, reason: string, transaction?: ScepTransactionRecord): Answer {
     const ra = this.#d.ra.current();
-    const body = buildCertRep({ replyTo, status: "FAILURE", failInfo, signer: { certDer: ra.certDer, key: ra.key }, certificates: [ra.certDer] });
+    const body = buildCertRep({ replyTo, status: "FAILURE", failInfo, signer: { certDer: ra.certDer, key: ra.key, info: ra.info }, certificates: [ra.certDer] });
     return { body, status: "FAILURE", failInfo, reason, ...(transaction ? { transaction } : {}) };
   }
 
   #pending(req: PkiRequest, transaction: ScepTransactionRecord): Answer {
     const ra = this.#d.ra.current();
-    const body = buildCertRep({ replyTo: req, status: "PENDING", signer: { certDer: ra.certDer, key: ra.key }, certificates: [ra.certDer] });
+    const body = buildCertRep({ replyTo: req, status: "PENDING", signer: { certDer: ra.certDer, key: ra.key, info: ra.info }, certificates: [ra.certDer] });
     return { body, status: "PENDING", transaction };
   }
 
@@ -192,7 +192,7 @@ export class ScepService {
       payload,
       recipientCertDer: req.signer.der,
       cipher: answerCipher(req.envelope.cipher),
-      signer: { certDer: ra.certDer, key: ra.key },
+      signer: { certDer: ra.certDer, key: ra.key, info: ra.info },
       certificates: [ra.certDer],
     });
     return { body, status: "SUCCESS", ...(transaction ? { transaction } : {}) };

@@ -55,8 +55,8 @@ describe("signet token join and signet policy test", () => {
     expect(d.decision).toMatchObject({ allow: true, spiffeId: "spiffe://signet.internal/web-1", dns: ["web-1.internal"] });
     expect(d.decision.reasons[0]).toBe("join-token-with-names");
     const text = await cli(["policy", "test", file]);
-    expect(text.stdout).toMatch(/decision: ALLOW/);
-    expect(text.stdout).toMatch(/spiffe:\/\/signet\.internal\/web-1/);
+    expect(text.stdout).toMatch(/allowed by policy join-token-with-names/);
+    expect(text.stdout).toMatch(/SPIFFE ID: spiffe:\/\/signet\.internal\/web-1/);
 
     // Not spent by the test: the zero-config flow still hands out EAB credentials for acme-attested.
     const r = await fetchRaw(`${ts.httpsUrl}/attest/attest`, { method: "POST", ca: ts.rootPem, headers: { "content-type": "application/json" }, body: JSON.stringify({ evidence: { type: "join-token", token: t.token } }) });
@@ -70,8 +70,8 @@ describe("signet token join and signet policy test", () => {
     writeFileSync(file, made.token);
     const r = await cli(["policy", "test", file, "--type", "join-token"]);
     expect(r.code).toBe(3);
-    expect(r.stdout).toMatch(/decision: DENY/);
-    expect(r.stdout).toMatch(/no posture policy allows/i);
+    expect(r.stdout).toMatch(/^denied \(policy version/m);
+    expect(r.stdout).toMatch(/reason: no posture policy allows/i);
     const bad = await cli(["token", "join", "--claim", "no-equals-sign", "--json"]);
     expect(bad.code).toBe(1);
   });

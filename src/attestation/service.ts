@@ -64,6 +64,7 @@ const sha256hex = (s: string | Buffer) => createHash("sha256").update(s).digest(
 export class AttestationService {
   readonly #d: AttestationDeps;
   readonly #policies = new Map<string, PolicyFile>();
+  readonly #settings = new WeakMap<ProvisionerRecord, AttestationSettings>();
   readonly #clock: () => Date;
 
   constructor(deps: AttestationDeps) {
@@ -71,8 +72,11 @@ export class AttestationService {
     this.#clock = deps.clock ?? (() => new Date());
   }
 
+  /** Provisioner records are replaced when they change, so their settings are read once each. */
   settingsOf(p: ProvisionerRecord): AttestationSettings {
-    return attestationSettings(p.options, { trustDomain: "signet.internal", policyFile: join("policies", `${p.name}.cedar`) });
+    let settings = this.#settings.get(p);
+    if (!settings) this.#settings.set(p, (settings = attestationSettings(p.options, { trustDomain: "signet.internal", policyFile: join("policies", `${p.name}.cedar`) })));
+    return settings;
   }
 
   /** The provisioner's policy file, loaded once and then hot-reloaded. A broken file at first load
@@ -393,4 +397,3 @@ function joinClaims(c: Record<string, unknown>): Record<string, string | string[
   return out;
 }
 
-export { isAttestationError };

@@ -749,24 +749,16 @@ export function buildProgram(): Command {
       run(async (file: string, o: JsonFlag & { provisioner: string; type: string }, _cmd: Command) => {
         const text = readFileSync(file, "utf8").trim();
         const evidence = text.startsWith("{") ? (JSON.parse(text) as { type: string; token: string }) : { type: o.type, token: text };
-        const r = await apiClient(config()).call<{ evidence: { type: string; subject: string; nodeId: string | null; digest: string }; decision: { allow: boolean; reasons: string[]; policyVersion: string; spiffeId?: string | null; identity?: string; dns?: string[]; ip?: string[]; roles?: string[]; lifetimeSeconds?: number | null; profile?: string | null } }>(
+        const r = await apiClient(config()).call<{ evidence: { type: string; subject: string; nodeId: string | null; digest: string }; decision: { allow: boolean }; explanation: string[] }>(
           "POST",
           "/admin/v1/attestation/test",
           { provisioner: o.provisioner, evidence },
         );
-        out(o, r, () => {
-          const d = r.decision;
-          const lines = [
-            `evidence: ${r.evidence.type} for ${r.evidence.subject}${r.evidence.nodeId ? ` on node ${r.evidence.nodeId}` : ""} (sha256 ${r.evidence.digest.slice(0, 16)}…)`,
-            `decision: ${d.allow ? "ALLOW" : "DENY"} (policy version ${d.policyVersion})`,
-            ...(d.allow
-              ? [`  identity: ${d.identity}`, `  spiffe:   ${d.spiffeId ?? "-"}`, `  names:    ${[...(d.dns ?? []), ...(d.ip ?? [])].join(", ") || "-"}`, `  roles:    ${(d.roles ?? []).join(", ") || "-"}`, `  lifetime: ${d.lifetimeSeconds ?? "provisioner default"}s, profile ${d.profile ?? "provisioner default"}`]
-              : []),
-            `why: ${d.reasons.join("; ")}`,
-            "",
-          ];
-          process.stdout.write(lines.join("\n"));
-        });
+        out(o, r, () =>
+          process.stdout.write(
+            [`evidence: ${r.evidence.type} for ${r.evidence.subject}${r.evidence.nodeId ? ` on node ${r.evidence.nodeId}` : ""} (sha256 ${r.evidence.digest.slice(0, 16)}…)`, ...r.explanation, ""].join("\n"),
+          ),
+        );
         if (!r.decision.allow) process.exitCode = 3;
       }),
     );

@@ -75,7 +75,6 @@ export async function buildHttpApp(s: Services, ready: () => boolean, rev: Revoc
   await app.register(
     scepPlugin({
       service: s.scep.service,
-      log: s.log.child({ component: "scep" }),
       nextCa: () => nextIntermediate(s),
       onAnswer: (provisioner, messageType, status) => s.metrics.scepRequests.inc({ provisioner, type: messageType, status }),
     }),

@@ -4,6 +4,7 @@
 //                                          issuing anything (signet policy test).
 import type { FastifyInstance } from "fastify";
 import { isAttestationError } from "../../../../ca/attestation/errors.js";
+import { explainDecision } from "../../../../ca/attestation/policy.js";
 import { SignetError } from "../../../../ca/errors.js";
 import type { Services } from "../../../services.js";
 import { provisionerOfType } from "../provisioner-lookup.js";
@@ -74,7 +75,11 @@ export function testPolicy(app: FastifyInstance, s: Services): void {
       const p = await attestationProvisioner(s, req.body.provisioner);
       try {
         const { evidence, decision } = await s.attestation.test(p, req.body.evidence);
-        return { evidence: { type: evidence.type, issuer: evidence.issuer, subject: evidence.subject, nodeId: evidence.nodeId, claims: evidence.claims, digest: evidence.digest }, decision };
+        return {
+          evidence: { type: evidence.type, issuer: evidence.issuer, subject: evidence.subject, nodeId: evidence.nodeId, claims: evidence.claims, digest: evidence.digest },
+          decision,
+          explanation: explainDecision(decision),
+        };
       } catch (err) {
         if (isAttestationError(err)) throw new SignetError("unauthenticated", `the evidence does not verify: ${err.message}`, { detail: { reason: err.code } });
         throw err;
