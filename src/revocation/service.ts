@@ -1,17 +1,15 @@
 // Revocation as the server runs it: the audit follower feeds the OCSP responder, the CRL publisher,
 // the block list and the live feed's subscribers; node-cron regenerates CRLs on schedule; the
 // delegated OCSP responder certificate is issued at start and renewed at two thirds of its life.
-import { generateKeyPairSync } from "node:crypto";
 import { hostname } from "node:os";
 import { schedule, type ScheduledTask } from "node-cron";
 import { AUDIT_EVENTS } from "../../ca/audit.js";
 import { CrlPublisher } from "../../ca/crl-publisher.js";
 import { OcspResponder, type ResponderCredentials } from "../../ca/ocsp-responder.js";
 import { SoftwareSigner } from "../../ca/signer.js";
-import { buildCsr } from "../../ca/x509/index.js";
 import { issuerUrls } from "../config.js";
 import type { Services } from "../services.js";
-import { SYSTEM_PROVISIONER } from "../server/tls.js";
+import { issueOwnCertificate } from "../server/tls.js";
 import { AuditFollower, type FollowedEvent } from "./follower.js";
 
 const FOLLOWED = [AUDIT_EVENTS.certificateRevoked, AUDIT_EVENTS.enrolmentBlocked, AUDIT_EVENTS.enrolmentUnblocked];
@@ -177,16 +175,13 @@ export class RevocationService {
     this.#renewal = null;
     const s = this.#s;
     try {
-      const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-      const csr = buildCsr({ privateKey, publicKey, keyAlgorithm: "P-256", subject: [{ type: "CN", value: "Signet OCSP Responder" }] });
-      const issued = await s.authority.sign({
-        csr,
-        provisioner: SYSTEM_PROVISIONER,
-        via: "admin",
-        actor: "system:ocsp",
+      const { privateKey, publicKey, issued } = await issueOwnCertificate(s.authority, {
+        keyAlgorithm: "P-256",
+        commonName: "Signet OCSP Responder",
         profile: "ocsp-responder",
         lifetimeSeconds: s.config.ocspResponderLifetimeSeconds,
         identity: `signet:ocsp-responder:${hostname()}`,
+        actor: "system:ocsp",
       });
       this.#credentials = { signer: new SoftwareSigner(privateKey, publicKey, "P-256"), certDer: issued.der, notAfter: issued.notAfter };
       s.log.info({ serial: issued.serialHex, notAfter: issued.notAfter }, "issued the OCSP responder certificate");

@@ -3,14 +3,14 @@
 // other own certificates. Every replica on one database shares it: the key is sealed under a key
 // derived from the intermediate CA key and kept in scep_ra_keys. A new one is issued when the newest
 // has a third of its life left; older ones keep decrypting requests from clients that cached them.
-import { createPrivateKey, generateKeyPairSync, hkdfSync, type KeyObject } from "node:crypto";
+import { createPrivateKey, hkdfSync, type KeyObject } from "node:crypto";
 import type { Logger } from "pino";
 import { SecretBox } from "../../ca/keys/secret-box.js";
-import { buildCsr, parseCertificate, type CertificateInfo } from "../../ca/x509/index.js";
+import { parseCertificate, type CertificateInfo } from "../../ca/x509/index.js";
 import type { Authority } from "../../ca/authority.js";
 import type { ScepStore } from "../../scep/ports.js";
 import type { RaCredential, RaSource } from "../../scep/index.js";
-import { SYSTEM_PROVISIONER } from "../server/tls.js";
+import { issueOwnCertificate } from "../server/tls.js";
 
 export interface RaKeysOptions {
   lifetimeSeconds: number;
@@ -105,16 +105,13 @@ export class RaKeys implements RaSource {
   }
 
   async #issue(): Promise<void> {
-    const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
-    const csr = buildCsr({ privateKey, publicKey, keyAlgorithm: "RSA-2048", subject: [{ type: "CN", value: "Signet SCEP RA" }] });
-    const issued = await this.authority.sign({
-      csr,
-      provisioner: SYSTEM_PROVISIONER,
-      via: "admin",
-      actor: "system:scep-ra",
+    const { privateKey, issued } = await issueOwnCertificate(this.authority, {
+      keyAlgorithm: "RSA-2048",
+      commonName: "Signet SCEP RA",
       profile: "scep-ra",
       lifetimeSeconds: this.opts.lifetimeSeconds,
       identity: "signet:scep-ra",
+      actor: "system:scep-ra",
     });
     const info = parseCertificate(issued.der);
     const id = info.serialHex;

@@ -1,12 +1,13 @@
 // The HTTPS port's own certificate: a fresh key in memory at every start (it never touches disk),
 // a server certificate from Signet's CA through the normal pipeline (provisioner signet-system),
 // re-issued at two thirds of its life and swapped into the running server.
-import { generateKeyPairSync } from "node:crypto";
+import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import { isIP } from "node:net";
-import type { IssuedCertificate } from "../../ca/authority.js";
+import type { Authority, IssuedCertificate } from "../../ca/authority.js";
+import type { ProfileName } from "../../ca/profiles.js";
 import { isSignetError, SignetError } from "../../ca/errors.js";
 import { compileNamePolicy, type NamePolicy } from "../../ca/policy/index.js";
-import { buildCsr, toPem } from "../../ca/x509/index.js";
+import { buildCsr, toPem, type SubjectAltNamesInput } from "../../ca/x509/index.js";
 import type { Services } from "../services.js";
 import type { TlsMaterial } from "./https-app.js";
 
@@ -60,18 +61,28 @@ export function serverNames(publicHost: string): { dns: string[]; ip: string[] }
   return { dns: [...dns], ip: [...ip] };
 }
 
+/** A fresh key and a certificate for it from Signet's own CA, through the pipeline under
+ * signet-system: the HTTPS port's certificate, the OCSP responder's, the SCEP RA's. */
+export async function issueOwnCertificate(
+  authority: Authority,
+  o: { keyAlgorithm: "P-256" | "RSA-2048"; commonName: string; sans?: SubjectAltNamesInput; profile: ProfileName; lifetimeSeconds: number; identity: string; actor: string },
+): Promise<{ privateKey: KeyObject; publicKey: KeyObject; issued: IssuedCertificate }> {
+  const { privateKey, publicKey } = o.keyAlgorithm === "P-256" ? generateKeyPairSync("ec", { namedCurve: "P-256" }) : generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const csr = buildCsr({ privateKey, publicKey, keyAlgorithm: o.keyAlgorithm, subject: [{ type: "CN", value: o.commonName }], ...(o.sans ? { sans: o.sans } : {}) });
+  const issued = await authority.sign({ csr, provisioner: SYSTEM_PROVISIONER, via: "admin", actor: o.actor, profile: o.profile, lifetimeSeconds: o.lifetimeSeconds, identity: o.identity });
+  return { privateKey, publicKey, issued };
+}
+
 export async function issueServerTls(s: Services): Promise<{ tls: TlsMaterial; issued: IssuedCertificate }> {
-  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
   const names = serverNames(s.config.publicHost);
-  const csr = buildCsr({ privateKey, publicKey, keyAlgorithm: "P-256", subject: [{ type: "CN", value: names.dns.at(-1)! }], sans: names });
-  const issued = await s.authority.sign({
-    csr,
-    provisioner: SYSTEM_PROVISIONER,
-    via: "admin",
-    actor: "system:tls",
+  const { privateKey, issued } = await issueOwnCertificate(s.authority, {
+    keyAlgorithm: "P-256",
+    commonName: names.dns.at(-1)!,
+    sans: names,
     profile: "server",
     lifetimeSeconds: s.config.tlsLifetimeSeconds,
     identity: `signet:https:${s.config.publicHost}`,
+    actor: "system:tls",
   });
   return {
     tls: {
