@@ -2,7 +2,7 @@
 // the loaded CA. The servers and the CLI's local commands both start from here.
 import { join } from "node:path";
 import type { Logger } from "pino";
-import { EabKeyBox, NonceService } from "../acme/index.js";
+import { EabKeyBox, NonceService, createEabKey } from "../acme/index.js";
 import { Authority, type IssuerContext } from "../ca/authority.js";
 import type { CaMaterial } from "../ca/ca-material.js";
 import { describePublicKey, parseCertificate } from "../ca/x509/index.js";
@@ -115,7 +115,7 @@ export async function openServices(cfg: Config, log: Logger, ca: CaMaterial, db?
     blocks,
     audit: journal,
     store: new SqlAttestationStore(database.raw),
-    acme: { store: acmeStore, eabBox },
+    createEab: (target, actor, opts) => createEabKey({ store: acmeStore, box: eabBox, audit: journal }, target, actor, opts),
     scep: scepService,
     home: cfg.home,
     httpUrl: cfg.httpUrl,

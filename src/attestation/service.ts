@@ -5,7 +5,7 @@
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { join, isAbsolute } from "node:path";
 import type { Logger } from "pino";
-import { createEabKey, type EabKeyBox } from "../../acme/index.js";
+import type { CreatedEabKey } from "../../acme/index.js";
 import { AttestationError, isAttestationError } from "../../ca/attestation/errors.js";
 import { attested, type AttestedBinding } from "../../ca/attestation/sign-options.js";
 import type { AllowDecision, Decision, Evidence } from "../../ca/attestation/types.js";
@@ -21,7 +21,6 @@ import { acmeSettings, attestationSettings, validateText, type AttestationSettin
 import { MAX_IDENTITY } from "../../ca/provisioners/common.js";
 import type { KeySource } from "../../ca/provisioners/attestation.js";
 import type { ScepService } from "../../scep/index.js";
-import type { SqlAcmeStore } from "../db/acme-store.js";
 import type { SqlAttestationStore } from "../db/attestation-store.js";
 import type { ProvisionerRepository } from "../db/provisioners.js";
 import type { BlockCache } from "../revocation/blocks.js";
@@ -51,7 +50,9 @@ export interface AttestationDeps {
   blocks: BlockCache;
   audit: AuditLog;
   store: SqlAttestationStore;
-  acme: { store: SqlAcmeStore; eabBox: EabKeyBox };
+  /** Creates an EAB key for an ACME provisioner (wired by the composition root to the ACME front
+   * end's createEabKey), so the front door holds no ACME state of its own. */
+  createEab(target: ProvisionerRecord, actor: string, opts: { singleUse: boolean; ttlSeconds: number; note: string; binding: AttestedBinding }): Promise<CreatedEabKey>;
   scep: ScepService;
   home: string;
   httpUrl: string;
@@ -252,7 +253,7 @@ export class AttestationService {
     if (!target || target.type !== "acme" || !target.enabled) throw new SignetError("conflict", `acmeProvisioner ${s.acmeProvisioner} is not an enabled ACME provisioner`);
     // An ACME provisioner that does not require EAB would issue without the decision's limits.
     if (!acmeSettings(target.options).requireEab) throw new SignetError("conflict", `ACME provisioner ${target.name} must require external account binding to take attested accounts`);
-    const k = await createEabKey({ store: this.#d.acme.store, box: this.#d.acme.eabBox, audit: this.#d.audit }, target, actor, {
+    const k = await this.#d.createEab(target, actor, {
       singleUse: true,
       ttlSeconds: s.credentialTtlSeconds,
       note: `attestation:${p.name}`,
