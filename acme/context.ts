@@ -10,7 +10,7 @@ import type { AcmeSettings } from "../ca/provisioners/index.js";
 import type { EabKeyBox } from "./eab.js";
 import { algorithmsFor, assertAccountAlgorithm, importJwk, jwkOf, parseJws, publicJwk, thumbprint, verifySignature, type AccountAlgorithm, type ParsedJws, type PublicJwk } from "./jws.js";
 import type { NonceService } from "./nonces.js";
-import type { AccountRecord, AcmeStore } from "./ports.js";
+import type { AccountRecord, AcmeStore, DeviceAttestVerifier } from "./ports.js";
 import { AcmeProblem } from "./problems.js";
 import type { ValidationRunner } from "./validation.js";
 import type { AcmeUrls } from "./views.js";
@@ -24,6 +24,8 @@ export interface AcmeDeps {
   nonces: NonceService;
   validations: ValidationRunner;
   eabBox: EabKeyBox;
+  /** device-attest-01 verification; absent: device-attest-01 challenges fail with a clear problem. */
+  deviceAttest?: DeviceAttestVerifier;
   clock?: () => Date;
 }
 

@@ -13,7 +13,7 @@ export interface CheckedIdentifier extends Identifier {
 }
 
 /** Parses an order's identifiers; every bad one is reported at once, as subproblems. */
-export function parseIdentifiers(v: unknown, opts: { wildcards: boolean; ip: boolean }): CheckedIdentifier[] {
+export function parseIdentifiers(v: unknown, opts: IdentifierOptions): CheckedIdentifier[] {
   if (!Array.isArray(v) || v.length === 0) throw new AcmeProblem("malformed", "identifiers must be a non-empty array");
   if (v.length > MAX_IDENTIFIERS) throw new AcmeProblem("rejectedIdentifier", `an order may have at most ${MAX_IDENTIFIERS} identifiers`);
   const out = new Map<string, CheckedIdentifier>();
@@ -43,7 +43,22 @@ export function parseIdentifiers(v: unknown, opts: { wildcards: boolean; ip: boo
   return [...out.values()];
 }
 
-function checkIdentifier(type: string, value: string, opts: { wildcards: boolean; ip: boolean }): CheckedIdentifier {
+export interface IdentifierOptions {
+  wildcards: boolean;
+  ip: boolean;
+  /** draft-ietf-acme-device-attest permanent-identifier (validated by device-attest-01). */
+  permanent?: boolean;
+}
+
+/** A device's permanent identifier as Signet names TPMs: printable ASCII, no spaces. */
+const PERMANENT = /^[\x21-\x7e]{1,128}$/;
+
+function checkIdentifier(type: string, value: string, opts: IdentifierOptions): CheckedIdentifier {
+  if (type === "permanent-identifier") {
+    if (!opts.permanent) throw new AcmeProblem("unsupportedIdentifier", "this ACME provisioner does not offer device attestation (permanent-identifier)");
+    if (!PERMANENT.test(value)) throw new AcmeProblem("malformed", "a permanent-identifier must be 1-128 printable ASCII characters");
+    return { type: "permanent-identifier", value, authzValue: value, wildcard: false };
+  }
   if (type === "ip") {
     if (!opts.ip) throw new AcmeProblem("unsupportedIdentifier", "this ACME provisioner does not issue for IP addresses");
     if (!isIP(value) || value.includes("%")) throw new AcmeProblem("malformed", `${JSON.stringify(value.slice(0, 64))} is not an IP address (zone indexes are not allowed)`);
@@ -51,7 +66,7 @@ function checkIdentifier(type: string, value: string, opts: { wildcards: boolean
     const normal = formatIp(ipToBytes(value));
     return { type: "ip", value: normal, authzValue: normal, wildcard: false };
   }
-  if (type !== "dns") throw new AcmeProblem("unsupportedIdentifier", `identifier type ${JSON.stringify(type.slice(0, 32))} is not supported (dns and ip are)`);
+  if (type !== "dns") throw new AcmeProblem("unsupportedIdentifier", `identifier type ${JSON.stringify(type.slice(0, 32))} is not supported (dns and ip are${opts.permanent ? ", and permanent-identifier" : ""})`);
   const name = value.toLowerCase();
   if (name !== value) throw new AcmeProblem("malformed", `DNS identifiers must be lower case: ${JSON.stringify(value)}`);
   if (isIP(name)) throw new AcmeProblem("malformed", `${value} is an IP address: order it as an "ip" identifier`);

@@ -19,7 +19,8 @@ export { EabKeyBox, createEabKey, describeEabKey, type CreatedEabKey } from "./e
 export { ChallengeValidator, type ValidatorOptions } from "./validator.js";
 export { ValidationRunner, type ValidationOptions } from "./validation.js";
 export { certIdOf, parseCertId } from "./ari.js";
-export type { AcmeStore } from "./ports.js";
+export type { AcmeStore, DeviceAttestVerifier } from "./ports.js";
+export { AcmeProblem } from "./problems.js";
 
 const JOSE = "application/jose+json";
 const HOST = /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/;

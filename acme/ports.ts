@@ -11,7 +11,7 @@ export type StoredOrderStatus = "pending" | "processing" | "valid" | "invalid";
 export type OrderStatus = StoredOrderStatus | "ready";
 export type AuthzStatus = "pending" | "valid" | "invalid" | "deactivated" | "expired" | "revoked";
 export type ChallengeStatus = "pending" | "processing" | "valid" | "invalid";
-export const CHALLENGE_TYPES = ["http-01", "dns-01", "tls-alpn-01"] as const;
+export const CHALLENGE_TYPES = ["http-01", "dns-01", "tls-alpn-01", "device-attest-01"] as const;
 export type ChallengeType = (typeof CHALLENGE_TYPES)[number];
 
 export interface AccountRecord {
@@ -50,7 +50,27 @@ export interface ChallengeRecord {
   /** ISO time the challenge was validated. */
   validated?: string;
   error?: ProblemDocument;
+  /** device-attest-01, once valid: the TPM-resident key the certificate request must carry, and the
+   * posture decision the device's attestation earned. */
+  attested?: DeviceAttested;
 }
+
+export interface DeviceAttested {
+  /** base64url DER SubjectPublicKeyInfo. */
+  keySpki: string;
+  binding: AttestedBinding;
+}
+
+/** Verifies a device-attest-01 response and decides what the device may hold (wired by the
+ * composition root to the attestation service; the ACME front end holds no TPM logic). Throws
+ * AcmeProblem (badAttestationStatement, unauthorized, rejectedIdentifier) when it does not. */
+export type DeviceAttestVerifier = (input: {
+  attestationProvisioner: string;
+  permanentIdentifier: string;
+  attObj: string;
+  keyAuthorization: string;
+  accountId: string;
+}) => Promise<{ keySpki: Buffer; binding: AttestedBinding }>;
 
 export interface AuthzRecord {
   id: string;

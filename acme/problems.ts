@@ -7,6 +7,7 @@ export const PROBLEM_TYPES = [
   "accountDoesNotExist",
   "alreadyRevoked",
   "alreadyReplaced",
+  "badAttestationStatement",
   "badCSR",
   "badNonce",
   "badPublicKey",
@@ -34,7 +35,7 @@ export const PROBLEM_TYPES = [
 export type ProblemType = (typeof PROBLEM_TYPES)[number];
 
 export interface Identifier {
-  type: "dns" | "ip";
+  type: "dns" | "ip" | "permanent-identifier";
   value: string;
 }
 
@@ -52,6 +53,7 @@ const DEFAULT_STATUS: Record<ProblemType, number> = {
   accountDoesNotExist: 400,
   alreadyRevoked: 400,
   alreadyReplaced: 409,
+  badAttestationStatement: 400,
   badCSR: 400,
   badNonce: 400,
   badPublicKey: 400,

@@ -73,6 +73,9 @@ export class ChallengeValidator {
           return this.#dns01(identifier, keyAuthorization);
         case "tls-alpn-01":
           return this.#tlsAlpn01(identifier, keyAuthorization, ac.signal);
+        default:
+          // device-attest-01 is verified from the client's response, when it arrives (authz.ts).
+          return fail("malformed", `${type} is not validated by fetching anything`, identifier);
       }
     })();
     work.catch(() => undefined);

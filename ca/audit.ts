@@ -37,6 +37,7 @@ export const AUDIT_EVENTS = {
   scepRequestRefused: "scep.request.refused",
   attestationDecided: "attestation.decided",
   attestationJoinTokenCreated: "attestation.join_token.created",
+  attestationTpmActivated: "attestation.tpm.activated",
 } as const;
 
 /** JSON with object keys sorted at every level; the form the hash is computed over. */

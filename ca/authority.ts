@@ -31,6 +31,7 @@ import { parseRevocationReason, reasonName } from "./revocation.js";
 import type { Signer } from "./signer.js";
 import {
   assembleCertificate,
+  describePublicKey,
   assertKeyAllowed,
   buildTbsCertificate,
   encodeName,
@@ -113,6 +114,22 @@ interface Plan {
 }
 
 const EMPTY_NAME = Buffer.from([0x30, 0x00]);
+
+/** A request without a CSR (IssueRequest.provenKey): the key and nothing else. */
+function provenKeyRequest(spki: Buffer): ParsedCsr {
+  return {
+    der: Buffer.alloc(0),
+    info: Buffer.alloc(0),
+    subjectDer: EMPTY_NAME,
+    subject: { attrs: [], text: "" },
+    spki,
+    publicKey: describePublicKey(spki, "bad_csr"),
+    sans: { dns: [], ip: [], uri: [], email: [], unsupported: [] },
+    extensionOids: [],
+    signatureAlgorithmOid: "",
+    signature: Buffer.alloc(0),
+  };
+}
 const SERIAL_ATTEMPTS = 3;
 
 export class Authority {
@@ -145,7 +162,7 @@ export class Authority {
     const started = performance.now();
     try {
       const now = this.#clock();
-      const csr = await this.#parseCsr(request.csr);
+      const csr = request.provenKey ? provenKeyRequest(request.provenKey.spki) : await this.#parseCsr(request.csr);
       const provisioner = await this.#loadProvisioner(request.provisioner, request.via);
       const ctx: SignContext = { csr, request, provisioner, now };
       const draft = this.#applySignOptions(ctx, [...behaviourFor(provisioner).authorizeSign(ctx), ...(request.options ?? [])]);

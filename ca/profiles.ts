@@ -6,7 +6,7 @@ import { SignetError } from "./errors.js";
 import * as ext from "./x509/extensions.js";
 import { OID } from "./x509/oids.js";
 
-export const PROFILE_NAMES = ["client", "server", "client-server", "intermediate", "ocsp-responder", "scep-ra"] as const;
+export const PROFILE_NAMES = ["client", "server", "client-server", "intermediate", "ocsp-responder", "scep-ra", "tpm-ak"] as const;
 export type ProfileName = (typeof PROFILE_NAMES)[number];
 
 export function isProfileName(v: unknown): v is ProfileName {
@@ -64,6 +64,14 @@ const PROFILES: Record<ProfileName, ProfileShape> = {
     ca: false,
     extKeyUsage: [OID.ekuCmcRa],
     keyUsage: () => ["digitalSignature", "keyEncipherment"],
+  },
+  // A TPM attestation key, after credential activation proved it shares a TPM with a trusted
+  // endorsement key: tcg-kp-AIKCertificate only, so it is good for vouching for TPM keys
+  // (device-attest-01) and for no TLS use.
+  "tpm-ak": {
+    ca: false,
+    extKeyUsage: [OID.ekuTcgAik],
+    keyUsage: () => ["digitalSignature"],
   },
 };
 

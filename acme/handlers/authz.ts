@@ -2,8 +2,9 @@
 import type { FastifyInstance } from "fastify";
 import { objectPayload, type AcmeContext } from "../context.js";
 import { keyAuthorization } from "../jws.js";
-import { CHALLENGE_TYPES, type AccountRecord, type AuthzRecord, type ChallengeType } from "../ports.js";
-import { AcmeProblem } from "../problems.js";
+import type { AcmeSettings } from "../../ca/provisioners/index.js";
+import { CHALLENGE_TYPES, type AccountRecord, type AuthzRecord, type ChallengeRecord, type ChallengeType, type DeviceAttested } from "../ports.js";
+import { AcmeProblem, problemDocument, type ProblemDocument } from "../problems.js";
 import { authzStatus, authzView, challengeView } from "../views.js";
 import { POLL_AFTER_SECONDS } from "./order.js";
 
@@ -44,9 +45,14 @@ export function authzRoutes(app: FastifyInstance, ctx: AcmeContext): void {
     if (!challenge) throw new AcmeProblem("malformed", "no such challenge", { status: 404 });
     void reply.header("link", `<${urls.authz(authz.id)}>;rel="up"`);
     if (auth.payload === null) return reply.send(challengeView(authz.id, challenge, urls));
-    // §7.5.1: the response is an empty object (clients may send more; nothing else is defined).
-    objectPayload(auth.payload, "challenge response");
+    // §7.5.1: the response is an empty object (clients may send more; nothing else is defined);
+    // device-attest-01's carries the attestation object.
+    const response = objectPayload(auth.payload, "challenge response");
     const now = ctx.now();
+    if (type === "device-attest-01") {
+      const view = await deviceAttest(ctx, req.acme.settings, authz, response, auth.account, now);
+      return reply.send(challengeView(authz.id, view, urls));
+    }
     if (challenge.status === "processing") {
       // §8.2: a repeated response asks for an immediate retry.
       validations.retryNow(authz.id);
@@ -82,6 +88,74 @@ export function authzRoutes(app: FastifyInstance, ctx: AcmeContext): void {
     }
     return reply.send(challengeView(started.id, moved, urls));
   });
+}
+
+/** device-attest-01: the response carries the evidence, so it is verified now, in this request; the
+ * challenge is moved to processing first so that two concurrent responses verify once. */
+async function deviceAttest(ctx: AcmeContext, settings: AcmeSettings, authz: AuthzRecord, response: Record<string, unknown>, account: AccountRecord, now: Date): Promise<ChallengeRecord> {
+  const { store } = ctx.deps;
+  const challenge = authz.challenges.find((c) => c.type === "device-attest-01")!;
+  if (typeof response.attObj !== "string" || response.attObj.length === 0) throw new AcmeProblem("malformed", "a device-attest-01 response carries attObj: the base64url CBOR attestation object");
+  if (challenge.status !== "pending" || authzStatus(authz, now) !== "pending") return challenge;
+  if (!settings.deviceAttest || !ctx.deps.deviceAttest) throw new AcmeProblem("malformed", "device attestation is not available on this server", { status: 404 });
+  let wrote = false;
+  const started = await store.updateAuthz(
+    authz.id,
+    (a) => {
+      wrote = false;
+      const c = a.challenges.find((x) => x.type === "device-attest-01");
+      if (a.status !== "pending" || !c || c.status !== "pending") return null;
+      c.status = "processing";
+      wrote = true;
+      return a;
+    },
+    authz,
+  );
+  const moved = started?.challenges.find((c) => c.type === "device-attest-01");
+  if (!started || !moved || !wrote) return moved ?? challenge;
+  let outcome: { attested: DeviceAttested } | { error: ProblemDocument };
+  try {
+    const r = await ctx.deps.deviceAttest({
+      attestationProvisioner: settings.deviceAttest.attestationProvisioner,
+      permanentIdentifier: authz.identifier.value,
+      attObj: response.attObj,
+      keyAuthorization: keyAuthorization(moved.token, account.thumbprint),
+      accountId: account.id,
+    });
+    outcome = { attested: { keySpki: r.keySpki.toString("base64url"), binding: r.binding } };
+  } catch (err) {
+    if (!(err instanceof AcmeProblem)) {
+      // The server's trouble, not the device's: the challenge may be answered again.
+      await store.updateAuthz(started.id, (a) => {
+        const c = a.challenges.find((x) => x.type === "device-attest-01");
+        if (!c || c.status !== "processing") return null;
+        c.status = "pending";
+        return a;
+      }, started);
+      throw err;
+    }
+    outcome = { error: problemDocument(err.type, err.detail, err.status, { identifier: authz.identifier }) };
+  }
+  const final = await store.updateAuthz(started.id, (a) => {
+    const c = a.challenges.find((x) => x.type === "device-attest-01");
+    if (!c || c.status !== "processing" || a.status !== "pending") return null;
+    if ("attested" in outcome && a.expires > ctx.now()) {
+      c.status = "valid";
+      c.validated = ctx.now().toISOString();
+      c.attested = outcome.attested;
+      a.status = "valid";
+    } else {
+      c.status = "invalid";
+      c.error = "error" in outcome ? outcome.error : problemDocument("unauthorized", "the authorization expired during validation", 403);
+      a.status = "invalid";
+    }
+    return a;
+  }, started);
+  if (final?.status === "invalid") {
+    const error = final.challenges.find((c) => c.type === "device-attest-01")?.error;
+    await store.setOrderStatus(final.orderId, "pending", "invalid", error ? { error: { ...error, identifier: final.identifier } } : {});
+  }
+  return final?.challenges.find((c) => c.type === "device-attest-01") ?? moved;
 }
 
 async function loadAuthz(ctx: AcmeContext, id: string, account: AccountRecord): Promise<AuthzRecord> {

@@ -2,14 +2,15 @@
 // and finalize, which hands the CSR to the authority's one pipeline.
 import { randomBytes } from "node:crypto";
 import type { FastifyInstance, FastifyReply } from "fastify";
-import { isSignetError } from "../../ca/errors.js";
+import { isSignetError, SignetError } from "../../ca/errors.js";
+import type { SignOption } from "../../ca/provisioners/sign-options.js";
 import type { ProvisionerRecord } from "../../ca/ports.js";
 import { acmeProfiles, csrMatchesOrder, type AcmeSettings } from "../../ca/provisioners/index.js";
 import { attested, type AttestedBinding } from "../../ca/attestation/sign-options.js";
 import { parseCertId } from "../ari.js";
 import { assertPostAsGet, objectPayload, type AcmeContext } from "../context.js";
 import { parseIdentifiers, type CheckedIdentifier } from "../identifiers.js";
-import type { AccountRecord, AuthzRecord, ChallengeRecord, OrderRecord } from "../ports.js";
+import type { AccountRecord, AuthzRecord, ChallengeRecord, DeviceAttested, OrderRecord } from "../ports.js";
 import { AcmeProblem, problemDocument, toProblem, type ProblemDocument } from "../problems.js";
 import { orderStatus, orderView } from "../views.js";
 
@@ -31,9 +32,16 @@ export function orderRoutes(app: FastifyInstance, ctx: AcmeContext): void {
     const { provisioner, settings, urls } = req.acme;
     const body = objectPayload(auth.payload, "newOrder");
     const now = ctx.now();
-    const identifiers = parseIdentifiers(body.identifiers, { wildcards: settings.wildcards, ip: settings.ipIdentifiers });
-    await checkNames(ctx, provisioner, identifiers);
-    checkAttested(await attestedBinding(ctx, auth.account), identifiers, now);
+    const identifiers = parseIdentifiers(body.identifiers, { wildcards: settings.wildcards, ip: settings.ipIdentifiers, permanent: settings.deviceAttest !== null });
+    const device = identifiers.some((i) => i.type === "permanent-identifier");
+    if (device && identifiers.length !== 1) {
+      throw new AcmeProblem("rejectedIdentifier", "a device order names its permanent-identifier alone: the names its certificate holds come from the device's attestation");
+    }
+    // A device's names come from its attestation decision (device-attest-01), not from the account.
+    if (!device) {
+      await checkNames(ctx, provisioner, identifiers);
+      checkAttested(await attestedBinding(ctx, auth.account), identifiers, now);
+    }
     const { notBefore, notAfter } = validity(body, provisioner, ctx.deps.authority.lifetime.minSeconds, now);
     const profile = pickProfile(body.profile, provisioner);
     const replaces = await checkReplaces(ctx, body.replaces, auth.account, identifiers);
@@ -91,7 +99,8 @@ export function orderRoutes(app: FastifyInstance, ctx: AcmeContext): void {
     if (status !== "ready") {
       throw new AcmeProblem("orderNotReady", `the order is ${status}, not ready: ${status === "pending" ? "its authorizations are not all valid yet" : "it cannot be finalized again"}`);
     }
-    const binding = await attestedBinding(ctx, auth.account);
+    const device = deviceAttested(order, authzs);
+    const binding = device ? device.binding : await attestedBinding(ctx, auth.account);
     const processing = await store.beginFinalize(order.id, now);
     if (!processing) throw new AcmeProblem("orderNotReady", "the order changed meanwhile (finalized by another request, or an authorization was deactivated or expired)");
     const lifetimeSeconds = order.notAfter ? Math.floor((order.notAfter.getTime() - now.getTime()) / 1000) : undefined;
@@ -105,13 +114,15 @@ export function orderRoutes(app: FastifyInstance, ctx: AcmeContext): void {
         accountId: auth.account.id,
         profile: order.profile ?? undefined,
         lifetimeSeconds,
-        options: [
-          csrMatchesOrder({
-            dns: order.identifiers.filter((i) => i.type === "dns").map((i) => i.value),
-            ip: order.identifiers.filter((i) => i.type === "ip").map((i) => i.value),
-          }),
-          ...(binding ? attested(binding) : []),
-        ],
+        options: device
+          ? [csrKeyIs(Buffer.from(device.keySpki, "base64url")), ...attested(device.binding)]
+          : [
+              csrMatchesOrder({
+                dns: order.identifiers.filter((i) => i.type === "dns").map((i) => i.value),
+                ip: order.identifiers.filter((i) => i.type === "ip").map((i) => i.value),
+              }),
+              ...(binding ? attested(binding) : []),
+            ],
       });
     } catch (err) {
       if (isSignetError(err) && (CSR_CODES.has(err.code) || TRANSIENT_CODES.has(err.code))) {
@@ -145,12 +156,34 @@ function sendOrder(ctx: AcmeContext, reply: FastifyReply, order: OrderRecord, au
 }
 
 function challengesFor(id: CheckedIdentifier, settings: AcmeSettings): ChallengeRecord[] {
-  const types = settings.challenges.filter((t) => (id.wildcard ? t === "dns-01" : id.type === "ip" ? t !== "dns-01" : true));
+  const types = settings.challenges.filter((t) =>
+    id.type === "permanent-identifier" ? t === "device-attest-01" : t === "device-attest-01" ? false : id.wildcard ? t === "dns-01" : id.type === "ip" ? t !== "dns-01" : true,
+  );
   if (types.length === 0) throw new AcmeProblem("rejectedIdentifier", `no challenge this provisioner offers can validate ${id.value}`, { identifier: { type: id.type, value: id.value } });
   return types.map((type) => ({ type, token: newToken(), status: "pending" }));
 }
 
-/** Name policy, authority-wide then the provisioner's, per identifier: all refusals as subproblems. */
+/** A device order's attestation: the key and decision its valid device-attest-01 challenge recorded. */
+function deviceAttested(order: OrderRecord, authzs: AuthzRecord[]): DeviceAttested | null {
+  if (!order.identifiers.some((i) => i.type === "permanent-identifier")) return null;
+  const a = authzs.find((x) => x.identifier.type === "permanent-identifier");
+  const found = a?.challenges.find((c) => c.type === "device-attest-01" && c.status === "valid")?.attested;
+  // A ready device order without its attestation on record must not issue unrestricted.
+  if (!found) throw new AcmeProblem("unauthorized", "the device attestation of this order is not on record");
+  return found;
+}
+
+/** The CSR must carry the key the TPM attested, and nothing else proves the device holds it. */
+function csrKeyIs(spki: Buffer): SignOption {
+  return {
+    kind: "validator",
+    name: "device-attested-key",
+    validate({ csr }) {
+      if (!csr.spki.equals(spki)) throw new SignetError("bad_csr", "the CSR's public key is not the key the device's TPM attested in device-attest-01");
+    },
+  };
+}
+
 /** The attestation decision the account's EAB key was handed out for, if any. */
 async function attestedBinding(ctx: AcmeContext, account: AccountRecord): Promise<AttestedBinding | null> {
   if (account.eabKid === null) return null;

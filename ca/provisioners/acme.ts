@@ -8,6 +8,9 @@ import { allowedProfiles, badOption, boolOption, intOption, lifetimeWithinProvis
 import type { ProvisionerBehaviour, SignOption } from "./sign-options.js";
 
 export const ACME_CHALLENGE_TYPES = ["http-01", "dns-01", "tls-alpn-01"] as const;
+/** Every challenge type an ACME provisioner may offer: the defaults above and device-attest-01
+ * (draft-ietf-acme-device-attest), offered only where a provisioner names its attestation policy. */
+export const ACME_ALL_CHALLENGE_TYPES = [...ACME_CHALLENGE_TYPES, "device-attest-01"] as const;
 
 /** An ACME provisioner's options, with defaults applied. */
 export interface AcmeSettings {
@@ -16,7 +19,10 @@ export interface AcmeSettings {
   /** EAB keys created for this provisioner may bind one account only, unless created reusable. */
   eabSingleUse: boolean;
   /** Challenge types offered. */
-  challenges: (typeof ACME_CHALLENGE_TYPES)[number][];
+  challenges: (typeof ACME_ALL_CHALLENGE_TYPES)[number][];
+  /** device-attest-01: permanent-identifier orders, decided by this attestation provisioner's
+   * posture policy and its TPM settings (EK roots). Null: no device attestation. */
+  deviceAttest: { attestationProvisioner: string } | null;
   /** "*.example.com" identifiers (validated by dns-01 only). */
   wildcards: boolean;
   /** RFC 8738 IP identifiers. */
@@ -39,6 +45,7 @@ export const ACME_DEFAULTS: AcmeSettings = {
   requireEab: false,
   eabSingleUse: true,
   challenges: [...ACME_CHALLENGE_TYPES],
+  deviceAttest: null,
   wildcards: false,
   ipIdentifiers: true,
   website: null,
@@ -47,7 +54,7 @@ export const ACME_DEFAULTS: AcmeSettings = {
   rateLimits: { orders: 300, failedValidations: 30, windowSeconds: 3600 },
 };
 
-const KNOWN = new Set(["allowedProfiles", "description", "requireEab", "eabSingleUse", "challenges", "wildcards", "ipIdentifiers", "website", "termsOfService", "orderLifetimeSeconds", "rateLimits"]);
+const KNOWN = new Set(["allowedProfiles", "description", "requireEab", "eabSingleUse", "challenges", "deviceAttest", "wildcards", "ipIdentifiers", "website", "termsOfService", "orderLifetimeSeconds", "rateLimits"]);
 
 function url(v: unknown, path: string): string | null {
   if (v === undefined || v === null) return null;
@@ -59,8 +66,19 @@ function url(v: unknown, path: string): string | null {
 export function acmeSettings(options: Record<string, unknown>): AcmeSettings {
   for (const k of Object.keys(options)) if (!KNOWN.has(k)) badOption(`unknown ACME provisioner option ${JSON.stringify(k)}`, `options.${k}`);
   const challenges = options.challenges ?? ACME_DEFAULTS.challenges;
-  if (!Array.isArray(challenges) || challenges.length === 0 || !challenges.every((c) => (ACME_CHALLENGE_TYPES as readonly string[]).includes(c))) {
-    badOption(`options.challenges must be a non-empty list of ${ACME_CHALLENGE_TYPES.join(", ")}`, "options.challenges");
+  if (!Array.isArray(challenges) || challenges.length === 0 || !challenges.every((c) => (ACME_ALL_CHALLENGE_TYPES as readonly string[]).includes(c))) {
+    badOption(`options.challenges must be a non-empty list of ${ACME_ALL_CHALLENGE_TYPES.join(", ")}`, "options.challenges");
+  }
+  let deviceAttest: AcmeSettings["deviceAttest"] = null;
+  if (options.deviceAttest !== undefined && options.deviceAttest !== null) {
+    const d = options.deviceAttest as Record<string, unknown>;
+    if (typeof d !== "object" || Array.isArray(d) || typeof d.attestationProvisioner !== "string" || !/^[a-z0-9-]{1,63}$/.test(d.attestationProvisioner) || Object.keys(d).length !== 1) {
+      badOption("options.deviceAttest must be { attestationProvisioner: NAME }", "options.deviceAttest");
+    }
+    deviceAttest = { attestationProvisioner: d.attestationProvisioner as string };
+  }
+  if ((deviceAttest !== null) !== (challenges as string[]).includes("device-attest-01")) {
+    badOption("device-attest-01 among options.challenges and options.deviceAttest go together", "options.deviceAttest");
   }
   const wildcards = boolOption(options.wildcards, ACME_DEFAULTS.wildcards, "options.wildcards");
   if (wildcards && !(challenges as string[]).includes("dns-01")) badOption("options.wildcards needs dns-01 among options.challenges", "options.wildcards");
@@ -72,6 +90,7 @@ export function acmeSettings(options: Record<string, unknown>): AcmeSettings {
     requireEab: boolOption(options.requireEab, ACME_DEFAULTS.requireEab, "options.requireEab"),
     eabSingleUse: boolOption(options.eabSingleUse, ACME_DEFAULTS.eabSingleUse, "options.eabSingleUse"),
     challenges: [...new Set(challenges as AcmeSettings["challenges"])],
+    deviceAttest,
     wildcards,
     ipIdentifiers: boolOption(options.ipIdentifiers, ACME_DEFAULTS.ipIdentifiers, "options.ipIdentifiers"),
     website: url(options.website, "options.website"),
@@ -87,7 +106,7 @@ export function acmeSettings(options: Record<string, unknown>): AcmeSettings {
 
 /** Profiles an ACME client may ask for by name (draft-ietf-acme-profiles): never CA or responder certificates. */
 export function acmeProfiles(p: Pick<ProvisionerRecord, "profile" | "options">): ProfileName[] {
-  return allowedProfiles(p.profile, p.options).filter((n) => n !== "intermediate" && n !== "ocsp-responder" && n !== "scep-ra");
+  return allowedProfiles(p.profile, p.options).filter((n) => n !== "intermediate" && n !== "ocsp-responder" && n !== "scep-ra" && n !== "tpm-ak");
 }
 
 export interface OrderIdentifiers {

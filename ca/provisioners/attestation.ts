@@ -37,9 +37,13 @@ export interface AttestationSettings {
    * at most `maxRenewals` in a row, and not once the first certificate of the line is older than
    * `maxAgeSeconds`. */
   renewal: { maxRenewals: number; maxAgeSeconds: number };
+  /** TPM 2.0 devices: EK certificates must chain to `ekRootsFile` (PEM: manufacturer roots or
+   * pinned intermediates; relative paths under $SIGNET_HOME); attestation key certificates live
+   * `akLifetimeSeconds` (bounded by the provisioner's maximum). Null: TPMs are not accepted. */
+  tpm: { ekRootsFile: string; akLifetimeSeconds: number } | null;
 }
 
-const KNOWN = new Set(["allowedProfiles", "description", "trustDomain", "policyFile", "acmeProvisioner", "scepProvisioner", "posture", "kubernetes", "joinTokens", "credentialTtlSeconds", "maxEvidenceBytes", "renewal"]);
+const KNOWN = new Set(["allowedProfiles", "description", "trustDomain", "policyFile", "acmeProvisioner", "scepProvisioner", "posture", "kubernetes", "joinTokens", "credentialTtlSeconds", "maxEvidenceBytes", "renewal", "tpm"]);
 
 const str = (v: unknown, path: string, re = /^\S{1,2048}$/): string => {
   if (typeof v !== "string" || !re.test(v)) badOption(`${path} must be a string`, path);
@@ -78,6 +82,13 @@ export function attestationSettings(options: Record<string, unknown>, defaults: 
   const maxRenewals = intOption(renewal.maxRenewals, 30, 0, 10_000, "options.renewal.maxRenewals");
   const maxRenewalAge = intOption(renewal.maxAgeSeconds, 30 * 86400, 300, 365 * 86400, "options.renewal.maxAgeSeconds");
   const joinTokens = boolOption(options.joinTokens, true, "options.joinTokens");
+  let tpm: AttestationSettings["tpm"] = null;
+  if (options.tpm !== undefined && options.tpm !== null) {
+    const t = options.tpm as Record<string, unknown>;
+    if (typeof t !== "object" || Array.isArray(t)) badOption("options.tpm must be an object", "options.tpm");
+    for (const k of Object.keys(t)) if (k !== "ekRootsFile" && k !== "akLifetimeSeconds") badOption(`unknown option options.tpm.${k}`, `options.tpm.${k}`);
+    tpm = { ekRootsFile: str(t.ekRootsFile, "options.tpm.ekRootsFile"), akLifetimeSeconds: intOption(t.akLifetimeSeconds, 30 * 86400, 300, 365 * 86400, "options.tpm.akLifetimeSeconds") };
+  }
   return {
     trustDomain: options.trustDomain === undefined ? defaults.trustDomain : str(options.trustDomain, "options.trustDomain", /^[a-z0-9._-]{1,255}$/),
     policyFile: options.policyFile === undefined ? defaults.policyFile : str(options.policyFile, "options.policyFile"),
@@ -108,6 +119,7 @@ export function attestationSettings(options: Record<string, unknown>, defaults: 
     credentialTtlSeconds: ttl,
     maxEvidenceBytes: maxBytes,
     renewal: { maxRenewals: maxRenewals, maxAgeSeconds: maxRenewalAge },
+    tpm,
   };
 }
 

@@ -56,7 +56,14 @@ export const provisionerDefaults: SignOption = {
 export const profileAllowed: SignOption = {
   kind: "enforcer",
   name: "profile-allowed",
-  enforce(draft, { provisioner }) {
+  enforce(draft, { provisioner, request }) {
+    // A TPM attestation key's certificate exists only for a key credential activation proved, and
+    // such a key gets nothing else: neither can be asked for with a CSR.
+    const tpmAk = request.provenKey?.proof === "tpm2-credential-activation";
+    if (tpmAk !== (draft.profile === "tpm-ak")) {
+      throw new SignetError("forbidden_profile", tpmAk ? "a key proven by TPM credential activation gets only the tpm-ak profile" : "the tpm-ak profile is issued only after TPM credential activation");
+    }
+    if (tpmAk && provisioner.type === "attestation") return;
     const allowed = allowedProfiles(provisioner.profile, provisioner.options);
     if (!allowed.includes(draft.profile)) {
       throw new SignetError("forbidden_profile", `provisioner ${provisioner.name} may not issue the ${draft.profile} profile (allowed: ${allowed.join(", ")})`);

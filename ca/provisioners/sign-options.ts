@@ -32,6 +32,10 @@ export type SignOption =
 export interface IssueRequest {
   /** PKCS#10, PEM or DER. */
   csr: Buffer | string;
+  /** Instead of a CSR: a key whose possession was proven another way (TPM2 credential activation
+   * binds an attestation key to its TPM, and such a key cannot sign a CSR of its own free will).
+   * The certificate then names only what the sign options put in. */
+  provenKey?: { spki: Buffer; proof: "tpm2-credential-activation" } | undefined;
   /** The provisioner's name. */
   provisioner: string;
   /** The front end the request came through; the provisioner must be of this type (an ACME

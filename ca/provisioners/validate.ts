@@ -8,6 +8,8 @@ import { normaliseScepOptions, scepSettings } from "./scep.js";
 import { attestationSettings } from "./attestation.js";
 
 export const PROVISIONER_TYPES: readonly ProvisionerType[] = ["admin", "acme", "scep", "attestation"];
+/** Profiles only Signet's own machinery issues, never a front end's default. */
+const SYSTEM_ONLY: ReadonlySet<string> = new Set(["intermediate", "ocsp-responder", "scep-ra", "tpm-ak"]);
 const NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
 /** A provisioner as written: the record without what storage assigns. */
@@ -62,15 +64,15 @@ export function validateProvisioner(input: Record<string, unknown>, limits: Life
     }
   }
   if (type === "acme") {
-    if (profile === "intermediate" || profile === "ocsp-responder" || profile === "scep-ra") badOption(`an ACME provisioner cannot issue the ${profile} profile`, "profile");
+    if (SYSTEM_ONLY.has(profile)) badOption(`an ACME provisioner cannot issue the ${profile} profile`, "profile");
     acmeSettings(opts);
   }
   if (type === "attestation") {
-    if (profile === "intermediate" || profile === "ocsp-responder" || profile === "scep-ra") badOption(`an attestation provisioner cannot issue the ${profile} profile`, "profile");
+    if (SYSTEM_ONLY.has(profile)) badOption(`an attestation provisioner cannot issue the ${profile} profile`, "profile");
     attestationSettings(opts, { trustDomain: "signet.internal", policyFile: "policies/attestation.cedar" });
   }
   if (type === "scep") {
-    if (profile === "intermediate" || profile === "ocsp-responder" || profile === "scep-ra") badOption(`a SCEP provisioner cannot issue the ${profile} profile`, "profile");
+    if (SYSTEM_ONLY.has(profile)) badOption(`a SCEP provisioner cannot issue the ${profile} profile`, "profile");
     opts = normaliseScepOptions(opts);
     scepSettings(opts);
   }

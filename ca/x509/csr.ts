@@ -241,8 +241,12 @@ function readHashAlgorithm(r: DerReader, what: string): string {
 }
 
 export interface CsrParams {
-  privateKey: KeyObject;
-  publicKey: KeyObject;
+  /** The key pair, or (for a key held elsewhere: a TPM, an HSM) its public key as DER SPKI and a
+   * `sign` that returns the signature over the request info in X.509's form (DER ECDSA-Sig-Value,
+   * PKCS#1 v1.5). */
+  privateKey?: KeyObject;
+  publicKey: KeyObject | Buffer;
+  sign?: (info: Buffer, hash: string) => Buffer;
   /** Chooses the signature algorithm, as for a CA key (ca/signer.ts). */
   keyAlgorithm: KeyAlgorithm;
   /** In DER order. */
@@ -255,7 +259,7 @@ export interface CsrParams {
 /** A DER PKCS#10 request, for Signet's own clients (CLI, the server's TLS certificate). */
 export function buildCsr(p: CsrParams): Buffer {
   const alg = signatureAlgorithmFor(p.keyAlgorithm);
-  const spki = p.publicKey.export({ type: "spki", format: "der" });
+  const spki = Buffer.isBuffer(p.publicKey) ? p.publicKey : p.publicKey.export({ type: "spki", format: "der" });
   const attributes: Buffer[] = [];
   const s = p.sans ?? {};
   const nameCount = (s.dns?.length ?? 0) + (s.ip?.length ?? 0) + (s.uri?.length ?? 0) + (s.email?.length ?? 0);
@@ -273,6 +277,7 @@ export function buildCsr(p: CsrParams): Buffer {
     // [0] IMPLICIT SET OF Attribute: DER sorts the members.
     tlv(0xa0, ...attributes.sort(Buffer.compare)),
   );
-  const signature = nodeSign(alg.hash, info, p.privateKey);
+  if (!p.sign && !p.privateKey) throw new TypeError("buildCsr needs privateKey or sign");
+  const signature = p.sign ? p.sign(info, alg.hash ?? "sha256") : nodeSign(alg.hash, info, p.privateKey!);
   return tlv(TAG.SEQUENCE, info, alg.algorithmIdentifier, tlv(TAG.BIT_STRING, Buffer.from([0]), signature));
 }

@@ -73,6 +73,10 @@ export const EKU_OIDS = {
   OCSPSigning: "1.3.6.1.5.5.7.3.9",
   /** id-kp-cmcRA (RFC 6402): a registration authority, here the SCEP RA. */
   cmcRA: "1.3.6.1.5.5.7.3.28",
+  /** tcg-kp-AIKCertificate (TCG EK Credential Profile): an attestation key's certificate. */
+  tcgAikCertificate: "2.23.133.8.3",
+  /** tcg-kp-EKCertificate: an endorsement key's certificate, from the TPM's manufacturer. */
+  tcgEkCertificate: "2.23.133.8.1",
   anyExtendedKeyUsage: "2.5.29.37.0",
 } as const;
 
@@ -192,6 +196,8 @@ export const OID = {
   ekuTimeStamping: EKU_OIDS.timeStamping,
   ekuOcspSigning: EKU_OIDS.OCSPSigning,
   ekuCmcRa: EKU_OIDS.cmcRA,
+  ekuTcgAik: EKU_OIDS.tcgAikCertificate,
+  ekuTcgEk: EKU_OIDS.tcgEkCertificate,
   ekuAny: EKU_OIDS.anyExtendedKeyUsage,
   adOcsp: ACCESS_METHOD_OIDS.ocsp,
   adCaIssuers: ACCESS_METHOD_OIDS.caIssuers,

@@ -26,6 +26,7 @@ import type { ProvisionerRepository } from "../db/provisioners.js";
 import type { BlockCache } from "../revocation/blocks.js";
 import { loadJwks, type LiveJwkSet } from "./jwks.js";
 import { PolicyFile } from "./policy-file.js";
+import { TpmDevices, type TpmActivateRequest, type TpmActivateResult, type TpmCredentialRequest, type TpmCredentialResult } from "./tpm.js";
 
 export type CredentialKind = "acme" | "scep" | "certificate";
 
@@ -67,10 +68,12 @@ export class AttestationService {
   readonly #policies = new Map<string, PolicyFile>();
   readonly #settings = new WeakMap<ProvisionerRecord, AttestationSettings>();
   readonly #clock: () => Date;
+  readonly #tpm: TpmDevices;
 
   constructor(deps: AttestationDeps) {
     this.#d = deps;
     this.#clock = deps.clock ?? (() => new Date());
+    this.#tpm = new TpmDevices({ ...deps, clock: this.#clock });
   }
 
   /** Provisioner records are replaced when they change, so their settings are read once each. */
@@ -96,8 +99,9 @@ export class AttestationService {
   }
 
   /** Forgets spent evidence ids whose evidence has expired anyway. */
-  purgeUsedIds(before: Date): Promise<void> {
-    return this.#d.store.purgeUsedIds(before);
+  async purgeUsedIds(before: Date): Promise<void> {
+    await this.#d.store.purgeUsedIds(before);
+    await this.#tpm.purgeActivations(before);
   }
 
   close(): void {
@@ -188,12 +192,33 @@ export class AttestationService {
   async attest(p: ProvisionerRecord, req: AttestRequest, actor: string, httpsBase: string): Promise<AttestResult> {
     this.#assertType(p);
     const s = this.settingsOf(p);
-    const policy = this.policyOf(p, s);
     const evidence = await this.verify(p, s, req.evidence);
+    const { decision, binding } = await this.#decide(p, s, evidence, actor);
+    const { allow: _allow, ...shown } = decision;
+    const result: AttestResult = { decision: shown };
+    const kind = req.credential ?? (req.csr ? "certificate" : "acme");
+    if (kind !== "acme" && kind !== "scep" && kind !== "certificate") throw new SignetError("bad_request", "credential must be acme, scep or certificate");
+    const giveBack = await this.#spend(p, evidence);
+    try {
+      if (kind === "acme") result.acme = await this.#eab(p, s, binding, actor, httpsBase);
+      else if (kind === "scep") result.scep = await this.#scepChallenge(s, binding, actor);
+      else result.certificate = await this.#certificate(p, req.csr, binding, actor);
+    } catch (err) {
+      // Nothing was handed out: the evidence may be presented again (with a corrected CSR, or once
+      // the server is healthy).
+      await giveBack().catch(() => undefined);
+      throw err;
+    }
+    return result;
+  }
+
+  /** Node blocks, the policy's decision (audited, allow or deny), and the binding a credential
+   * handed out for an allowing decision carries. */
+  async #decide(p: ProvisionerRecord, s: AttestationSettings, evidence: Evidence, actor: string): Promise<{ decision: AllowDecision; binding: AttestedBinding }> {
     const block = this.#d.blocks.find({ nodeId: evidence.nodeId, identity: null, spiffeId: null, accountId: null });
     if (block) throw blockedError(block);
     const now = this.#clock();
-    const decision = policy.current().decide(evidence, p.name, now);
+    const decision = this.policyOf(p, s).current().decide(evidence, p.name, now);
     await this.#d.audit.append({
       event: AUDIT_EVENTS.attestationDecided,
       actor,
@@ -229,22 +254,43 @@ export class AttestationService {
       expiresAt: new Date(now.getTime() + s.renewal.maxAgeSeconds * 1000).toISOString(),
       commonName: cnOf(evidence.subject),
     };
-    const { allow: _allow, ...shown } = decision;
-    const result: AttestResult = { decision: shown };
-    const kind = req.credential ?? (req.csr ? "certificate" : "acme");
-    if (kind !== "acme" && kind !== "scep" && kind !== "certificate") throw new SignetError("bad_request", "credential must be acme, scep or certificate");
-    const giveBack = await this.#spend(p, evidence);
-    try {
-      if (kind === "acme") result.acme = await this.#eab(p, s, binding, actor, httpsBase);
-      else if (kind === "scep") result.scep = await this.#scepChallenge(s, binding, actor);
-      else result.certificate = await this.#certificate(p, req.csr, binding, actor);
-    } catch (err) {
-      // Nothing was handed out: the evidence may be presented again (with a corrected CSR, or once
-      // the server is healthy).
-      await giveBack().catch(() => undefined);
-      throw err;
-    }
-    return result;
+    return { decision, binding };
+  }
+
+  // TPM 2.0 devices: credential activation certifies an attestation key (AK) that shares a TPM with
+  // an endorsement key from a trusted manufacturer; device-attest-01 then proves, with that AK, that
+  // a fresh key lives in the TPM, and the posture policy decides what the device may hold.
+
+  /** Step 1 of credential activation: an encrypted credential only the TPM holding the EK can open,
+   * and only for the AK named. */
+  async tpmCredential(p: ProvisionerRecord, body: TpmCredentialRequest, actor: string): Promise<TpmCredentialResult> {
+    this.#assertType(p);
+    return this.#tpm.credential(p, this.#tpmSettings(p), body, actor);
+  }
+
+  /** Step 2: the recovered secret proves the AK is in that TPM; the AK gets a tpm-ak certificate. */
+  async tpmActivate(p: ProvisionerRecord, body: TpmActivateRequest, actor: string): Promise<TpmActivateResult> {
+    this.#assertType(p);
+    this.#tpmSettings(p);
+    return this.#tpm.activate(p, this.settingsOf(p).tpm!.akLifetimeSeconds, body, actor);
+  }
+
+  /** device-attest-01 (wired into the ACME front end): the attested key, and the binding the
+   * attestation provisioner's policy decided for the device. */
+  async deviceAttest(input: { attestationProvisioner: string; permanentIdentifier: string; attObj: string; keyAuthorization: string; accountId: string }): Promise<{ keySpki: Buffer; binding: AttestedBinding }> {
+    const p = await this.#d.provisioners.get(input.attestationProvisioner);
+    if (!p || p.type !== "attestation" || !p.enabled) throw new SignetError("conflict", `attestation provisioner ${input.attestationProvisioner} is not an enabled attestation provisioner`);
+    const s = this.settingsOf(p);
+    this.#tpmSettings(p);
+    const { evidence, keySpki } = await this.#tpm.verifyDeviceAttest(p, input.permanentIdentifier, input.attObj, input.keyAuthorization, s.maxEvidenceBytes);
+    const { binding } = await this.#decide(p, s, evidence, `acme-account:${input.accountId}`);
+    return { keySpki, binding: { ...binding, commonName: binding.commonName ?? cnOf(input.permanentIdentifier) } };
+  }
+
+  #tpmSettings(p: ProvisionerRecord): NonNullable<AttestationSettings["tpm"]> {
+    const t = this.settingsOf(p).tpm;
+    if (!t) throw new SignetError("not_found", `attestation provisioner ${p.name} does not accept TPM devices (options.tpm is not set)`);
+    return t;
   }
 
   async #eab(p: ProvisionerRecord, s: AttestationSettings, binding: AttestedBinding, actor: string, httpsBase: string): Promise<NonNullable<AttestResult["acme"]>> {

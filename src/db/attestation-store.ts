@@ -116,4 +116,71 @@ export class SqlAttestationStore {
   async purgeUsedIds(before: Date): Promise<void> {
     await this.sql.query("DELETE FROM attestation_used_ids WHERE expires_at < $1", [before]);
   }
+
+  // TPM 2.0 devices (tables TpmActivation, TpmDevice).
+
+  async createTpmActivation(a: TpmActivationRecord & { secretHash: string }): Promise<void> {
+    await this.sql.query(
+      "INSERT INTO tpm_activations (id, provisioner_id, permanent_id, ek_issuer, claims, ak_spki, secret_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+      [a.id, a.provisionerId, a.permanentId, a.ekIssuer, JSON.stringify(a.claims), a.akSpki, a.secretHash, a.createdAt, a.expiresAt],
+    );
+  }
+
+  /** Spends an activation whose secret matches, atomically; null when unknown, used, expired or wrong. */
+  async spendTpmActivation(provisionerId: string, id: string, secretHash: string, now: Date): Promise<TpmActivationRecord | null> {
+    const [r] = await this.sql.query<{ id: string; provisioner_id: string; permanent_id: string; ek_issuer: string; claims: TpmClaims; ak_spki: Buffer | Uint8Array; created_at: Date; expires_at: Date }>(
+      `UPDATE tpm_activations SET used_at = $4 WHERE id = $2 AND provisioner_id = $1 AND secret_hash = $3 AND used_at IS NULL AND expires_at > $4
+       RETURNING id, provisioner_id, permanent_id, ek_issuer, claims, ak_spki, created_at, expires_at`,
+      [provisionerId, id, secretHash, now],
+    );
+    return r
+      ? { id: r.id, provisionerId: r.provisioner_id, permanentId: r.permanent_id, ekIssuer: r.ek_issuer, claims: r.claims, akSpki: Buffer.from(r.ak_spki), createdAt: r.created_at, expiresAt: r.expires_at }
+      : null;
+  }
+
+  async addTpmDevice(d: TpmDeviceRecord): Promise<void> {
+    await this.sql.query("INSERT INTO tpm_devices (ak_serial, provisioner_id, permanent_id, ek_issuer, claims, created_at) VALUES ($1, $2, $3, $4, $5, $6)", [
+      d.akSerial,
+      d.provisionerId,
+      d.permanentId,
+      d.ekIssuer,
+      JSON.stringify(d.claims),
+      d.createdAt,
+    ]);
+  }
+
+  async tpmDevice(akSerial: string): Promise<TpmDeviceRecord | null> {
+    const [r] = await this.sql.query<{ ak_serial: string; provisioner_id: string; permanent_id: string; ek_issuer: string; claims: TpmClaims; created_at: Date }>(
+      "SELECT ak_serial, provisioner_id, permanent_id, ek_issuer, claims, created_at FROM tpm_devices WHERE ak_serial = $1",
+      [akSerial],
+    );
+    return r ? { akSerial: r.ak_serial, provisionerId: r.provisioner_id, permanentId: r.permanent_id, ekIssuer: r.ek_issuer, claims: r.claims, createdAt: r.created_at } : null;
+  }
+
+  async purgeTpmActivations(before: Date): Promise<void> {
+    await this.sql.query("DELETE FROM tpm_activations WHERE expires_at < $1", [before]);
+  }
+}
+
+/** What the posture policy reads of a TPM: its manufacturer's attributes and identifiers. */
+export type TpmClaims = Record<string, string>;
+
+export interface TpmActivationRecord {
+  id: string;
+  provisionerId: string;
+  permanentId: string;
+  ekIssuer: string;
+  claims: TpmClaims;
+  akSpki: Buffer;
+  createdAt: Date;
+  expiresAt: Date;
+}
+
+export interface TpmDeviceRecord {
+  akSerial: string;
+  provisionerId: string;
+  permanentId: string;
+  ekIssuer: string;
+  claims: TpmClaims;
+  createdAt: Date;
 }

@@ -8,6 +8,7 @@ import { isAttestationError } from "../../ca/attestation/errors.js";
 import { isSignetError, SignetError } from "../../ca/errors.js";
 import { isProvisionerName } from "../../ca/provisioners/validate.js";
 import type { AttestRequest } from "../attestation/service.js";
+import type { TpmActivateRequest, TpmCredentialRequest } from "../attestation/tpm.js";
 import type { Services } from "../services.js";
 
 const decisionSchema = {
@@ -91,4 +92,64 @@ export function attestRoutes(app: FastifyInstance, s: Services): void {
       }
     },
   );
+
+  // TPM 2.0 credential activation (see src/attestation/tpm.ts): the AK's certificate is what a
+  // device-attest-01 statement carries.
+  const provisionerOf = async (name: string) => {
+    const p = isProvisionerName(name) ? await s.provisioners.get(name) : null;
+    if (!p || p.type !== "attestation" || !p.enabled) throw new SignetError("not_found", `no attestation provisioner named ${JSON.stringify(name.slice(0, 64))}`);
+    return p;
+  };
+  const b64 = { type: "string", minLength: 1, maxLength: 8192, pattern: "^[A-Za-z0-9+/_-]+={0,2}$" } as const;
+  app.post<{ Params: { provisioner: string }; Body: TpmCredentialRequest }>(
+    "/attest/:provisioner/tpm/credential",
+    {
+      bodyLimit: 64 * 1024,
+      schema: {
+        hide: true,
+        body: {
+          type: "object",
+          required: ["ekCertificate", "akPublic"],
+          additionalProperties: false,
+          properties: { ekCertificate: b64, ekChain: { type: "array", maxItems: 4, items: b64 }, ekPublic: b64, akPublic: b64 },
+        },
+      },
+    },
+    async (req, reply) => {
+      const p = await provisionerOf(req.params.provisioner);
+      const result = await tpmErrors(() => s.attestation.tpmCredential(p, req.body, `attestation:${p.name}`));
+      return reply.code(201).send(result);
+    },
+  );
+  app.post<{ Params: { provisioner: string }; Body: TpmActivateRequest }>(
+    "/attest/:provisioner/tpm/activate",
+    {
+      bodyLimit: 4096,
+      schema: {
+        hide: true,
+        body: { type: "object", required: ["activationId", "secret"], additionalProperties: false, properties: { activationId: { type: "string", maxLength: 64 }, secret: { ...b64, maxLength: 128 } } },
+      },
+    },
+    async (req, reply) => {
+      const p = await provisionerOf(req.params.provisioner);
+      const result = await tpmErrors(() => s.attestation.tpmActivate(p, req.body, `attestation:${p.name}`));
+      s.metrics.attestationDecisions.inc({ provisioner: p.name, evidence: "tpm-activation", outcome: "allow" });
+      return reply.code(201).send(result);
+    },
+  );
+
+  /** Evidence that does not verify is 401 with the reason; a roots file that cannot be read is the
+   * server's trouble (logged, 503). */
+  async function tpmErrors<T>(run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      if (isSignetError(err, "bad_policy")) {
+        app.log.error({ err }, "TPM attestation cannot verify: the manufacturer roots are unavailable");
+        throw new SignetError("unreachable", "TPM attestation is temporarily unavailable; try again later");
+      }
+      if (isAttestationError(err)) throw new SignetError("unauthenticated", `the TPM evidence does not verify: ${err.message}`, { detail: { reason: err.code } });
+      throw err;
+    }
+  }
 }

@@ -8,7 +8,9 @@ import { adminApi } from "./admin/index.js";
 import { ADMIN_ROLE, makeAdminAuth, REVOCATION_READER_ROLE } from "./admin/auth.js";
 import type { RevocationService } from "../revocation/service.js";
 import { feedRoutes } from "./revocation/feed.js";
-import { acmePlugin, type ValidationRunner } from "../../acme/index.js";
+import { AcmeProblem, acmePlugin, type DeviceAttestVerifier, type ValidationRunner } from "../../acme/index.js";
+import { isAttestationError } from "../../ca/attestation/errors.js";
+import { isSignetError } from "../../ca/errors.js";
 import { AJV_OPTIONS, installCommon, rejectUnstorableText } from "./common.js";
 import { attestRoutes } from "./attest.js";
 
@@ -68,6 +70,7 @@ export async function buildHttpsApp(s: Services, tls: TlsMaterial, ready: () => 
       nonces: s.acme.nonces,
       eabBox: s.acme.eabBox,
       validations,
+      deviceAttest: deviceAttestVerifier(s),
     }),
     { prefix: "/acme/:provisioner" },
   );
@@ -80,4 +83,28 @@ export async function buildHttpsApp(s: Services, tls: TlsMaterial, ready: () => 
     feedRoutes(feed, s, rev);
   });
   return app;
+}
+
+/** device-attest-01 for the ACME front end: the attestation service verifies and decides; what the
+ * device got wrong becomes the draft's badAttestationStatement, a refusal unauthorized. */
+function deviceAttestVerifier(s: Services): DeviceAttestVerifier {
+  return async (input) => {
+    const count = (outcome: string) => s.metrics.attestationDecisions.inc({ provisioner: input.attestationProvisioner, evidence: "tpm", outcome });
+    try {
+      const r = await s.attestation.deviceAttest(input);
+      count("allow");
+      return r;
+    } catch (err) {
+      if (isAttestationError(err)) {
+        count("invalid_evidence");
+        throw new AcmeProblem("badAttestationStatement", `the attestation does not verify: ${err.message}`);
+      }
+      if (isSignetError(err, "forbidden") || isSignetError(err, "blocked")) {
+        count("deny");
+        throw new AcmeProblem("unauthorized", err.message);
+      }
+      count("error");
+      throw err;
+    }
+  };
 }
