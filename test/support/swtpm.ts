@@ -11,7 +11,8 @@ import { findPeer } from "./peers.js";
 
 export const swtpmPeer = findPeer("swtpm");
 export const tpm2Peer = findPeer("tpm2_createek", "tpm2-tools");
-export const swtpmSkip = swtpmPeer.skip || tpm2Peer.skip;
+export const swtpmSetupPeer = findPeer("swtpm_setup", "swtpm-tools");
+export const swtpmSkip = swtpmPeer.skip || swtpmSetupPeer.skip || tpm2Peer.skip;
 
 export class SoftTpm {
   private constructor(
