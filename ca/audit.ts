@@ -38,6 +38,10 @@ export const AUDIT_EVENTS = {
   attestationDecided: "attestation.decided",
   attestationJoinTokenCreated: "attestation.join_token.created",
   attestationTpmActivated: "attestation.tpm.activated",
+  proxyTokenCreated: "proxy.token.created",
+  proxyTokenRevoked: "proxy.token.revoked",
+  proxyRoutePut: "proxy.route.put",
+  proxyRouteDeleted: "proxy.route.deleted",
 } as const;
 
 /** JSON with object keys sorted at every level; the form the hash is computed over. */

@@ -69,6 +69,7 @@ const FAIL_INFO: Record<ErrorCode, FailInfo> = {
   bad_lifetime: "badRequest",
   bad_policy: "badRequest",
   bad_provisioner: "badRequest",
+  bad_config: "badRequest",
   bad_revocation_reason: "badRequest",
   bad_ocsp_request: "badRequest",
   bad_crl: "badRequest",

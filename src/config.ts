@@ -36,6 +36,8 @@ export interface Config {
   adminTokenTtlSeconds: number;
   /** SIGNET_TLS_LIFETIME: lifetime of the HTTPS port's own certificate (re-issued at 2/3 of it). */
   tlsLifetimeSeconds: number;
+  /** SIGNET_PROXY_TOKEN_MAX_TTL: the longest an inference proxy access token may live. */
+  proxyTokenMaxTtlSeconds: number;
   /** SIGNET_BODY_LIMIT: largest request body accepted, in bytes. */
   bodyLimit: number;
   /** SIGNET_VERIFY_WORKERS: worker threads verifying CSR signatures (0: in the main thread). Default: cores - 1, at most 4. */
@@ -138,6 +140,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     backdateSeconds: duration("SIGNET_BACKDATE", "60"),
     adminTokenTtlSeconds: duration("SIGNET_ADMIN_TOKEN_TTL", "365d"),
     tlsLifetimeSeconds: duration("SIGNET_TLS_LIFETIME", "7d"),
+    proxyTokenMaxTtlSeconds: duration("SIGNET_PROXY_TOKEN_MAX_TTL", "90d"),
     bodyLimit: positiveInt(get("SIGNET_BODY_LIMIT", String(64 * 1024)), "SIGNET_BODY_LIMIT"),
     ocspValiditySeconds: duration("SIGNET_OCSP_VALIDITY", "1h"),
     ocspResponderLifetimeSeconds: duration("SIGNET_OCSP_RESPONDER_LIFETIME", "24h"),

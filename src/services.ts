@@ -13,6 +13,8 @@ import { ScepService } from "../scep/index.js";
 import { RaKeys } from "./scep/ra-keys.js";
 import { AttestationService } from "./attestation/service.js";
 import { SqlAttestationStore } from "./db/attestation-store.js";
+import { SqlProxyStore } from "./db/proxy-store.js";
+import { ProxyControl } from "./proxy/control.js";
 import { AdminTokenRepository } from "./db/admin-tokens.js";
 import { AuditRepository } from "./db/audit.js";
 import { CertificateRepository } from "./db/certificates.js";
@@ -46,6 +48,8 @@ export interface Services {
   scep: { store: SqlScepStore; ra: RaKeys; service: ScepService };
   /** Posture attestation: evidence, policy, and credentials bound to decisions. */
   attestation: AttestationService;
+  /** The inference proxy's control plane: access tokens, API-defined routes, usage. */
+  proxy: ProxyControl;
   /** Where GetCRL reads the published CRL from (set by the server once revocation has started). */
   scepCrl: { source: (issuerId: string) => Buffer | null };
   ca: CaMaterial;
@@ -147,6 +151,7 @@ export async function openServices(cfg: Config, log: Logger, ca: CaMaterial, db?
     },
     scepCrl,
     attestation,
+    proxy: new ProxyControl(new SqlProxyStore(database.raw), journal, cfg.proxyTokenMaxTtlSeconds),
     ca,
     metrics,
     async close() {

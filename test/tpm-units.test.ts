@@ -169,12 +169,46 @@ describe("device-attest-01 statements", () => {
     expect(code(() => verifyTpmStatement(parseAttestationObject(attObj({ sig: forged })), akKey, KA))).toBe("bad_signature");
   });
 
-  it("refuses a key that is not fixed to the TPM", () => {
-    // The AK's own public area as "the key": restricted is allowed, but the Name does not match the
-    // attestation; a key without fixedTPM is refused even when the rest matched (checked by bits).
-    const noFixed = Buffer.from(pubArea);
-    noFixed.writeUInt32BE(noFixed.readUInt32BE(4) & ~0x2, 4);
-    expect(code(() => verifyTpmStatement(parseAttestationObject(attObj({ pubArea: noFixed })), akKey, KA))).toBe("claim_mismatch");
+  /** A TPMS_ATTEST (creation) for `area`'s Name with this key authorization, signed by a key of the
+   * test's own: the statement is valid in every respect but the key's attributes. */
+  const synthetic = (area: Buffer, ka = KA) => {
+    const signer = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    const b2 = (b: Buffer) => Buffer.concat([Buffer.from([b.length >> 8, b.length & 0xff]), b]);
+    const info = Buffer.concat([
+      Buffer.from("ff544347801a", "hex"),
+      b2(Buffer.alloc(0)),
+      b2(createHash("sha256").update(ka).digest()),
+      Buffer.alloc(17),
+      Buffer.alloc(8),
+      b2(parseTpmPublic(area).name),
+      b2(Buffer.alloc(32)),
+    ]);
+    return { st: parseAttestationObject(attObj({ certInfo: info, sig: sign("sha256", info, signer.privateKey), pubArea: area })), ak: signer.publicKey };
+  };
+  const withAttributes = (set: number, clear: number) => {
+    const area = Buffer.from(pubArea);
+    area.writeUInt32BE(((area.readUInt32BE(4) | set) & ~clear) >>> 0, 4);
+    return area;
+  };
+
+  it("refuses keys that are not fixed to the TPM, decryption keys and restricted keys, on statements that otherwise verify", () => {
+    const good = synthetic(pubArea);
+    expect(verifyTpmStatement(good.st, good.ak, KA).key.type).toBe("ecc");
+    for (const [what, area] of [
+      ["not fixedTPM", withAttributes(0, 0x2)],
+      ["not fixedParent", withAttributes(0, 0x10)],
+      ["not sensitiveDataOrigin", withAttributes(0, 0x20)],
+      ["decrypt", withAttributes(0x20000, 0)],
+      ["restricted (an attestation key)", withAttributes(0x10000, 0)],
+    ] as const) {
+      const { st, ak } = synthetic(area);
+      expect(() => verifyTpmStatement(st, ak, KA), what).toThrow(/unrestricted signing key generated in and fixed to the TPM/);
+    }
+    // A SHA-1 Name is refused: it binds the attributes only as well as SHA-1 resists collisions.
+    const sha1 = Buffer.from(pubArea);
+    sha1.writeUInt16BE(TPM_ALG.SHA1, 2);
+    const weak = synthetic(sha1);
+    expect(code(() => verifyTpmStatement(weak.st, weak.ak, KA))).toBe("weak_key");
   });
 
   it("refuses malformed attestation objects with the reason", () => {

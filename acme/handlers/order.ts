@@ -37,10 +37,13 @@ export function orderRoutes(app: FastifyInstance, ctx: AcmeContext): void {
     if (device && identifiers.length !== 1) {
       throw new AcmeProblem("rejectedIdentifier", "a device order names its permanent-identifier alone: the names its certificate holds come from the device's attestation");
     }
-    // A device's names come from its attestation decision (device-attest-01), not from the account.
-    if (!device) {
+    // A device's names come from its attestation decision (device-attest-01), not from the account;
+    // an account bound to a workload's decision must not escape it through a device order.
+    const accountBinding = await attestedBinding(ctx, auth.account);
+    if (device) refuseBoundDeviceOrder(accountBinding);
+    else {
       await checkNames(ctx, provisioner, identifiers);
-      checkAttested(await attestedBinding(ctx, auth.account), identifiers, now);
+      checkAttested(accountBinding, identifiers, now);
     }
     const { notBefore, notAfter } = validity(body, provisioner, ctx.deps.authority.lifetime.minSeconds, now);
     const profile = pickProfile(body.profile, provisioner);
@@ -100,7 +103,9 @@ export function orderRoutes(app: FastifyInstance, ctx: AcmeContext): void {
       throw new AcmeProblem("orderNotReady", `the order is ${status}, not ready: ${status === "pending" ? "its authorizations are not all valid yet" : "it cannot be finalized again"}`);
     }
     const device = deviceAttested(order, authzs);
-    const binding = device ? device.binding : await attestedBinding(ctx, auth.account);
+    const accountBinding = await attestedBinding(ctx, auth.account);
+    if (device) refuseBoundDeviceOrder(accountBinding);
+    const binding = device ? device.binding : accountBinding;
     const processing = await store.beginFinalize(order.id, now);
     if (!processing) throw new AcmeProblem("orderNotReady", "the order changed meanwhile (finalized by another request, or an authorization was deactivated or expired)");
     const lifetimeSeconds = order.notAfter ? Math.floor((order.notAfter.getTime() - now.getTime()) / 1000) : undefined;
@@ -171,6 +176,10 @@ function deviceAttested(order: OrderRecord, authzs: AuthzRecord[]): DeviceAttest
   // A ready device order without its attestation on record must not issue unrestricted.
   if (!found) throw new AcmeProblem("unauthorized", "the device attestation of this order is not on record");
   return found;
+}
+
+function refuseBoundDeviceOrder(accountBinding: AttestedBinding | null): void {
+  if (accountBinding) throw new AcmeProblem("unauthorized", "an account bound to an attestation decision orders only that decision's names, not device identifiers");
 }
 
 /** The CSR must carry the key the TPM attested, and nothing else proves the device holds it. */

@@ -43,9 +43,8 @@
 // Reasons never quote a claim's value or Cedar's evaluation messages (which can): evidence is a
 // bearer credential and reasons reach the client.
 import { createHash } from "node:crypto";
-import { createRequire } from "node:module";
 import { isIP } from "node:net";
-import type * as CedarWasm from "@cedar-policy/cedar-wasm/nodejs";
+import { cedar, type CedarWasm } from "../policy/cedar.js";
 import { SignetError } from "../errors.js";
 import { isProfileName, PROFILE_NAMES, type ProfileName } from "../profiles.js";
 import { MAX_IDENTITY, MAX_ROLES } from "../provisioners/common.js";
@@ -70,14 +69,6 @@ export interface PosturePolicy {
   decide(evidence: Evidence, provisioner: string, now: Date): Decision;
 }
 
-// The package's default entry imports its .wasm file as an ES module, which Node 20 cannot load
-// without a flag. The "nodejs" build is CommonJS and compiles the 4 MB module synchronously when it
-// is first required (~30 ms), so it is loaded on the first compile, not whenever ca/ is imported.
-let cedarModule: typeof CedarWasm | undefined;
-function cedar(): typeof CedarWasm {
-  cedarModule ??= createRequire(import.meta.url)("@cedar-policy/cedar-wasm/nodejs") as typeof CedarWasm;
-  return cedarModule;
-}
 
 const NO_PERMIT = "no posture policy allows this evidence";
 const UNEVALUABLE = `could not be evaluated for this evidence (a claim it reads may be missing: guard it with "has")`;

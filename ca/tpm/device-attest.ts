@@ -10,7 +10,7 @@
 import { constants, createHash, timingSafeEqual, verify, type KeyObject } from "node:crypto";
 import { AttestationError } from "../attestation/errors.js";
 import { decodeCbor, type CborValue } from "./cbor.js";
-import { hasAttributes, parseTpmAttest, parseTpmPublic, TPMA, TPM_ST, type TpmAttest, type TpmPublic } from "./tpm2.js";
+import { assertStrongName, hasAttributes, parseTpmAttest, parseTpmPublic, TPMA, TPM_ST, type TpmAttest, type TpmPublic } from "./tpm2.js";
 
 export interface TpmStatement {
   alg: number;
@@ -90,9 +90,12 @@ export function verifyTpmStatement(st: TpmStatement, akKey: KeyObject, keyAuthor
   if (attest.extraData.length !== expected.length || !timingSafeEqual(attest.extraData, expected)) {
     throw new AttestationError("claim_mismatch", "certInfo.extraData is not SHA-256 of this challenge's key authorization");
   }
-  if (!hasAttributes(key, TPMA.fixedTPM | TPMA.fixedParent | TPMA.sensitiveDataOrigin | TPMA.sign, TPMA.decrypt)) {
-    throw new AttestationError("claim_mismatch", "the attested key is not a signing key generated in and fixed to the TPM (fixedTPM, fixedParent, sensitiveDataOrigin, sign, not decrypt)");
+  assertStrongName(key, "the attested key");
+  // Not restricted: a restricted key is an attestation key, and an AK gets no certificate but its own.
+  if (!hasAttributes(key, TPMA.fixedTPM | TPMA.fixedParent | TPMA.sensitiveDataOrigin | TPMA.sign, TPMA.decrypt | TPMA.restricted)) {
+    throw new AttestationError("claim_mismatch", "the attested key is not an unrestricted signing key generated in and fixed to the TPM (fixedTPM, fixedParent, sensitiveDataOrigin, sign; not decrypt, not restricted)");
   }
+  if (key.spki.equals(akKey.export({ format: "der", type: "spki" }))) throw new AttestationError("claim_mismatch", "the attested key is the attestation key itself");
   if (attest.type !== TPM_ST.ATTEST_CERTIFY && attest.type !== TPM_ST.ATTEST_CREATION) throw new AttestationError("malformed", "certInfo is not a certify or creation attestation");
   return { key, attest };
 }

@@ -29,6 +29,11 @@ export class EkRoots {
     this.certificates = (pem.match(PEM) ?? []).map((p) => new X509Certificate(p)).filter((c) => c.ca);
   }
 
+  /** The EK certificate's key: only valid for a certificate verify() accepted. */
+  static keyOf(ek: EndorsementKey) {
+    return ek.certificate.publicKey;
+  }
+
   static fromFile(path: string): EkRoots {
     return new EkRoots(readFileSync(path, "utf8"));
   }
@@ -43,9 +48,16 @@ export class EkRoots {
       throw new AttestationError("malformed", "the EK certificate cannot be parsed", { cause });
     }
     if (ek.ca) throw new AttestationError("claim_mismatch", "the EK certificate is a CA certificate");
+    // Some EK certificates name their key id-RSAES-OAEP, which OpenSSL will not import.
+    let ekKey;
+    try {
+      ekKey = ek.publicKey;
+    } catch (cause) {
+      throw new AttestationError("unsupported_alg", "the EK certificate's public key cannot be read (only rsaEncryption RSA keys are supported)", { cause });
+    }
     const eku = ek.keyUsage ?? [];
     if (eku.length > 0 && !eku.includes(OID.ekuTcgEk)) throw new AttestationError("claim_mismatch", "the EK certificate's extended key usage does not include tcg-kp-EKCertificate");
-    if (ek.publicKey.asymmetricKeyType !== "rsa") throw new AttestationError("unsupported_alg", "only RSA endorsement keys are supported");
+    if (ekKey.asymmetricKeyType !== "rsa") throw new AttestationError("unsupported_alg", "only RSA endorsement keys are supported");
     const pool = intermediates.slice(0, MAX_CHAIN).map((d) => {
       try {
         return new X509Certificate(d);
@@ -61,7 +73,7 @@ export class EkRoots {
         within(anchor, now);
         const { manufacturer, model, version } = tpmAttributes(ek);
         return {
-          permanentIdentifier: createHash("sha256").update(ek.publicKey.export({ format: "der", type: "spki" })).digest("hex"),
+          permanentIdentifier: createHash("sha256").update(ekKey.export({ format: "der", type: "spki" })).digest("hex"),
           certificate: ek,
           issuer: anchor.subject,
           tpmManufacturer: manufacturer,
@@ -78,7 +90,12 @@ export class EkRoots {
 }
 
 function issued(issuer: X509Certificate, cert: X509Certificate): boolean {
-  return cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
+  try {
+    return cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
+  } catch {
+    // A certificate whose key OpenSSL cannot import issues nothing Signet can check.
+    return false;
+  }
 }
 
 function within(c: X509Certificate, now: Date): void {

@@ -186,6 +186,8 @@ export function parseTpmPublic(input: Buffer, opts: { sized?: boolean } = {}): T
   const readScheme = (field: string) => {
     const algorithm = r.u16(`${field}.scheme`);
     if (algorithm === TPM_ALG.NULL) return null;
+    // TPMS_ENC_SCHEME_RSAES has no details (Part 2 §11.2.2.2).
+    if (algorithm === TPM_ALG.RSAES) return { algorithm, hashAlg: TPM_ALG.NULL };
     const hashAlg = r.u16(`${field}.hashAlg`);
     if (algorithm === TPM_ALG.ECDAA) r.u16(`${field}.count`);
     return { algorithm, hashAlg };
@@ -230,6 +232,12 @@ export function parseTpmPublic(input: Buffer, opts: { sized?: boolean } = {}): T
   const name = Buffer.concat([u16(nameAlg), createHash(hashOf(nameAlg, "nameAlg").name).update(raw).digest()]);
   if (name.length !== 2 + size) throw new AttestationError("malformed", "TPMT_PUBLIC: bad name size");
   return { ...out, publicKey, spki: publicKey.export({ format: "der", type: "spki" }), name };
+}
+
+/** A Name binds a key to its attributes only as well as its hash resists collisions: SHA-1 Names
+ * (a chosen-prefix collision costs ~2^63) are refused wherever a Name is trusted. */
+export function assertStrongName(p: TpmPublic, what: string): void {
+  if (p.nameAlg === TPM_ALG.SHA1) throw new AttestationError("weak_key", `${what} has a SHA-1 name algorithm; SHA-256 or stronger is required`);
 }
 
 /** Whether every bit of `want` is set and none of `not`. */
@@ -307,6 +315,7 @@ export function makeCredential(ek: { publicKey: KeyObject; nameAlg?: number; aes
   const { name: hash, size } = hashOf(nameAlg, "EK nameAlg");
   if (ek.publicKey.asymmetricKeyType !== "rsa") throw new AttestationError("unsupported_alg", "credential activation needs an RSA endorsement key (ECC EKs are not supported)");
   if (secret.length > size) throw new AttestationError("malformed", "the credential is longer than the EK's name digest");
+  if (aesBits !== 128 && aesBits !== 192 && aesBits !== 256) throw new AttestationError("malformed", `the EK's symmetric key of ${aesBits} bits is not AES-128, -192 or -256`);
   const seed = randomBytes(size);
   const encSeed = publicEncrypt({ key: ek.publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hash, oaepLabel: Buffer.from("IDENTITY\0", "latin1") }, seed);
   const symKey = kdfa(nameAlg, seed, "STORAGE", akName, Buffer.alloc(0), aesBits);

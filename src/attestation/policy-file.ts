@@ -12,8 +12,11 @@ import type { Logger } from "pino";
 import { compilePosturePolicy, type PosturePolicy } from "../../ca/attestation/policy.js";
 import { isSignetError, SignetError } from "../../ca/errors.js";
 
-export interface PolicyFileOptions {
-  trustDomain: string;
+export interface WatchedPolicyOptions<T> {
+  /** Parses and checks the text; throws SignetError("bad_policy") when it is broken. */
+  compile: (text: string) => T;
+  /** What the file is, in log lines and errors ("posture policy", "proxy policy"). */
+  what: string;
   log: Logger;
   /** How often the mtime poll runs, in ms (default 2000). */
   pollMs?: number;
@@ -21,13 +24,22 @@ export interface PolicyFileOptions {
   debounceMs?: number;
 }
 
-export class PolicyFile {
+export interface PolicyFileOptions {
+  trustDomain: string;
+  log: Logger;
+  pollMs?: number;
+  debounceMs?: number;
+}
+
+/** A policy file of any kind (its compile function says which), watched and hot-reloaded. */
+export class WatchedPolicyFile<T extends { version: string }> {
   readonly path: string;
-  readonly #trustDomain: string;
+  readonly #compileText: (text: string) => T;
+  readonly #what: string;
   readonly #log: Logger;
   readonly #pollMs: number;
   readonly #debounceMs: number;
-  #current: PosturePolicy | null = null;
+  #current: T | null = null;
   /** The text last read, good or not: an unchanged broken file is reported once. */
   #text: string | null = null;
   #seen: string | null = null;
@@ -36,16 +48,17 @@ export class PolicyFile {
   #debounce: NodeJS.Timeout | null = null;
   #closed = false;
 
-  constructor(path: string, opts: PolicyFileOptions) {
+  constructor(path: string, opts: WatchedPolicyOptions<T>) {
     this.path = path;
-    this.#trustDomain = opts.trustDomain;
+    this.#compileText = opts.compile;
+    this.#what = opts.what;
     this.#log = opts.log;
     this.#pollMs = opts.pollMs ?? 2000;
     this.#debounceMs = opts.debounceMs ?? 100;
   }
 
   /** Reads and compiles the file; throws SignetError("bad_policy") naming the file if it is broken. */
-  load(): PosturePolicy {
+  load(): T {
     const stat = this.#stat();
     const text = this.#read();
     this.#current = this.#compile(text);
@@ -55,8 +68,8 @@ export class PolicyFile {
   }
 
   /** The policy in force. */
-  current(): PosturePolicy {
-    if (!this.#current) throw new SignetError("internal", `the posture policy ${this.path} has not been loaded`);
+  current(): T {
+    if (!this.#current) throw new SignetError("internal", `the ${this.#what} ${this.path} has not been loaded`);
     return this.#current;
   }
 
@@ -69,12 +82,12 @@ export class PolicyFile {
         if (file === null || file === name) this.#schedule();
       });
       this.#watcher.on("error", (err) => {
-        this.#log.warn({ err, path: this.path }, "watching the posture policy failed; polling it instead");
+        this.#log.warn({ err, path: this.path }, `watching the ${this.#what} failed; polling it instead`);
         this.#watcher?.close();
         this.#watcher = null;
       });
     } catch (err) {
-      this.#log.warn({ err, path: this.path }, "cannot watch the posture policy; polling it instead");
+      this.#log.warn({ err, path: this.path }, `cannot watch the ${this.#what}; polling it instead`);
     }
     this.#poll = setInterval(() => {
       if (this.#stat() !== this.#seen) this.#reload();
@@ -109,7 +122,7 @@ export class PolicyFile {
       text = this.#read();
     } catch (err) {
       // Seen, so a missing file is reported once, not at every poll.
-      if (stat !== this.#seen) this.#log.error({ err, path: this.path, version: this.#current?.version }, "cannot read the posture policy; the previous version stays in force");
+      if (stat !== this.#seen) this.#log.error({ err, path: this.path, version: this.#current?.version }, `cannot read the ${this.#what}; the previous version stays in force`);
       this.#seen = stat;
       return;
     }
@@ -120,10 +133,10 @@ export class PolicyFile {
       const previous = this.#current?.version;
       this.#current = next;
       this.#text = text;
-      this.#log.info({ path: this.path, version: next.version, previous }, "posture policy reloaded");
+      this.#log.info({ path: this.path, version: next.version, previous }, `${this.#what} reloaded`);
     } catch (err) {
       this.#text = text;
-      this.#log.error({ err, path: this.path, version: this.#current?.version }, "the changed posture policy is broken; the previous version stays in force");
+      this.#log.error({ err, path: this.path, version: this.#current?.version }, `the changed ${this.#what} is broken; the previous version stays in force`);
     }
   }
 
@@ -131,13 +144,13 @@ export class PolicyFile {
     try {
       return readFileSync(this.path, "utf8");
     } catch (err) {
-      throw new SignetError("bad_policy", `cannot read the posture policy ${this.path}: ${(err as NodeJS.ErrnoException).code ?? "error"}`, { cause: err });
+      throw new SignetError("bad_policy", `cannot read the ${this.#what} ${this.path}: ${(err as NodeJS.ErrnoException).code ?? "error"}`, { cause: err });
     }
   }
 
-  #compile(text: string): PosturePolicy {
+  #compile(text: string): T {
     try {
-      return compilePosturePolicy(text, { trustDomain: this.#trustDomain });
+      return this.#compileText(text);
     } catch (err) {
       if (isSignetError(err, "bad_policy")) throw new SignetError("bad_policy", `${this.path}: ${err.message}`, { cause: err });
       throw err;
@@ -153,5 +166,12 @@ export class PolicyFile {
       return null;
     }
     return `${s.ino}:${s.size}:${s.mtimeMs}`;
+  }
+}
+
+/** The posture policy of an attestation provisioner. */
+export class PolicyFile extends WatchedPolicyFile<PosturePolicy> {
+  constructor(path: string, opts: PolicyFileOptions) {
+    super(path, { ...opts, what: "posture policy", compile: (text) => compilePosturePolicy(text, { trustDomain: opts.trustDomain }) });
   }
 }

@@ -21,7 +21,7 @@ import { SignetError } from "../../ca/errors.js";
 import type { AuditLog, CertificateRecord, ProvisionerRecord } from "../../ca/ports.js";
 import { parseAttestationObject, verifyTpmStatement } from "../../ca/tpm/device-attest.js";
 import { EkRoots } from "../../ca/tpm/ek.js";
-import { hasAttributes, makeCredential, parseTpmPublic, TPMA, TPM_ALG, tpm2ToolsCredentialFile, type TpmPublic } from "../../ca/tpm/tpm2.js";
+import { assertStrongName, hasAttributes, makeCredential, parseTpmPublic, TPMA, TPM_ALG, tpm2ToolsCredentialFile, type TpmPublic } from "../../ca/tpm/tpm2.js";
 import { parseCertificate } from "../../ca/x509/index.js";
 import { OID } from "../../ca/x509/oids.js";
 import type { SqlAttestationStore } from "../db/attestation-store.js";
@@ -102,7 +102,12 @@ export class TpmDevices {
     }
     const cached = this.#roots.get(path);
     if (cached && cached.mtimeMs === st.mtimeMs) return cached.roots;
-    const roots = EkRoots.fromFile(path);
+    let roots: EkRoots;
+    try {
+      roots = EkRoots.fromFile(path);
+    } catch {
+      throw new SignetError("bad_policy", `the TPM manufacturer roots file ${path} holds a certificate that cannot be parsed`);
+    }
     if (roots.certificates.length === 0) throw new SignetError("bad_policy", `the TPM manufacturer roots file ${path} holds no CA certificate`);
     this.#roots.set(path, { mtimeMs: st.mtimeMs, roots });
     return roots;
@@ -116,7 +121,7 @@ export class TpmDevices {
     let ekParams: { nameAlg: number; aesBits: number } = { nameAlg: TPM_ALG.SHA256, aesBits: 128 };
     if (body.ekPublic !== undefined) {
       const pub = parseTpmPublic(b64(body.ekPublic, "ekPublic"), { sized: true });
-      if (!pub.spki.equals(ek.certificate.publicKey.export({ format: "der", type: "spki" }))) throw new AttestationError("claim_mismatch", "ekPublic is not the key of the EK certificate");
+      if (!pub.spki.equals(EkRoots.keyOf(ek).export({ format: "der", type: "spki" }))) throw new AttestationError("claim_mismatch", "ekPublic is not the key of the EK certificate");
       if (!hasAttributes(pub, TPMA.fixedTPM | TPMA.fixedParent | TPMA.restricted | TPMA.decrypt, TPMA.sign) || pub.symmetric?.algorithm !== TPM_ALG.AES || pub.symmetric.mode !== TPM_ALG.CFB) {
         throw new AttestationError("claim_mismatch", "ekPublic is not a restricted storage key with AES-CFB, as an endorsement key is");
       }
@@ -124,10 +129,12 @@ export class TpmDevices {
     }
     const ak = parseTpmPublic(b64(body.akPublic, "akPublic"), { sized: true });
     assertAttestationKey(ak);
+    if (ekParams.nameAlg === TPM_ALG.SHA1) throw new AttestationError("weak_key", "the EK has a SHA-1 name algorithm; SHA-256 or stronger is required");
     const block = this.#d.blocks.find({ nodeId: ek.permanentIdentifier, identity: null, spiffeId: null, accountId: null });
     if (block) throw blockedError(block);
+    // 32 bytes fit the name digest of every EK accepted (SHA-256 or stronger).
     const secret = randomBytes(32);
-    const made = makeCredential({ publicKey: ek.certificate.publicKey, ...ekParams }, ak.name, secret);
+    const made = makeCredential({ publicKey: EkRoots.keyOf(ek), ...ekParams }, ak.name, secret);
     const id = randomUUID();
     const expiresAt = new Date(now.getTime() + ACTIVATION_TTL_MS);
     const claims: Record<string, string> = { permanentIdentifier: ek.permanentIdentifier, ekIssuer: ek.issuer.slice(0, 256) };
@@ -155,7 +162,9 @@ export class TpmDevices {
     const block = this.#d.blocks.find({ nodeId: a.permanentId, identity: null, spiffeId: null, accountId: null });
     if (block) throw blockedError(block);
     const identity = `tpm:${a.permanentId}`;
-    const issued = await this.#d.authority.sign({
+    let issued: Awaited<ReturnType<Authority["sign"]>>;
+    try {
+      issued = await this.#d.authority.sign({
       csr: "",
       provenKey: { spki: a.akSpki, proof: "tpm2-credential-activation" },
       provisioner: p.name,
@@ -175,7 +184,12 @@ export class TpmDevices {
           },
         },
       ],
-    });
+      });
+    } catch (err) {
+      // Nothing was issued: the device may present the same secret again once the server recovers.
+      await this.#d.store.restoreTpmActivation(a.id).catch(() => undefined);
+      throw err;
+    }
     await this.#d.store.addTpmDevice({ akSerial: issued.serialHex, provisionerId: p.id, permanentId: a.permanentId, ekIssuer: a.ekIssuer, claims: a.claims, createdAt: now });
     await this.#d.audit.append({
       event: AUDIT_EVENTS.attestationTpmActivated,
@@ -232,6 +246,7 @@ export class TpmDevices {
 
 /** An attestation key: a restricted signing key generated in and fixed to its TPM. */
 function assertAttestationKey(ak: TpmPublic): void {
+  assertStrongName(ak, "akPublic");
   if (!hasAttributes(ak, TPMA.fixedTPM | TPMA.fixedParent | TPMA.sensitiveDataOrigin | TPMA.restricted | TPMA.sign, TPMA.decrypt)) {
     throw new AttestationError("claim_mismatch", "akPublic is not an attestation key: a restricted signing key generated in the TPM (fixedTPM, fixedParent, sensitiveDataOrigin, restricted, sign)");
   }

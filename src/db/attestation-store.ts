@@ -138,6 +138,10 @@ export class SqlAttestationStore {
       : null;
   }
 
+  async restoreTpmActivation(id: string): Promise<void> {
+    await this.sql.query("UPDATE tpm_activations SET used_at = NULL WHERE id = $1", [id]);
+  }
+
   async addTpmDevice(d: TpmDeviceRecord): Promise<void> {
     await this.sql.query("INSERT INTO tpm_devices (ak_serial, provisioner_id, permanent_id, ek_issuer, claims, created_at) VALUES ($1, $2, $3, $4, $5, $6)", [
       d.akSerial,

@@ -14,6 +14,7 @@ import { revokeBulk } from "./routes/revoke-bulk.js";
 import { deleteBlock, listBlocks } from "./routes/blocks.js";
 import { createEab, listEab, revokeEab } from "./routes/acme-eab.js";
 import { createJoinToken, testPolicy } from "./routes/attestation.js";
+import { proxyRoutes } from "./routes/proxy.js";
 import { approveScepRequest, createScepChallenge, listScepChallenges, listScepRequests, rejectScepRequest } from "./routes/scep.js";
 
 const ROUTES = [
@@ -48,6 +49,7 @@ const ROUTES = [
   listScepRequests,
   approveScepRequest,
   rejectScepRequest,
+  proxyRoutes,
 ];
 
 export function adminApi(s: Services) {
