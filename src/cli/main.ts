@@ -3,7 +3,13 @@
 // `serve`, `ca export-root-key` and `audit verify --local` work on $SIGNET_HOME directly.
 import { Command, Option } from "commander";
 import { generateKeyPairSync } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { isIP } from "node:net";
+import { join } from "node:path";
+import { verifyInferenceLog } from "../proxy/audit.js";
+import { loadProxyConfig, parseProxyConfig } from "../proxy/config.js";
+import { startDemoUpstream, type DemoUpstream } from "../proxy/demo-upstream.js";
+import { runProxy, runProxyWorker, startProxy } from "../proxy/main.js";
 import { SignetError, isSignetError } from "../../ca/errors.js";
 import { generateKeyPair } from "../../ca/keys/generate.js";
 import { CA_KEY_ALGORITHMS, type KeyAlgorithm } from "../../ca/signer.js";
@@ -193,13 +199,19 @@ export function buildProgram(): Command {
         const cfg = config();
         const log = createLogger(cfg.logLevel);
         const server = await startServer(cfg, log);
+        // The inference proxy beside it: $SIGNET_HOME/proxy.json if there is one, else a demo route
+        // to a built-in OpenAI-compatible echo model (SIGNET_PROXY=off: no proxy).
+        const proxy = process.env.SIGNET_PROXY === "off" ? null : await startServeProxy(cfg, log).catch((err: unknown) => {
+          log.error({ err }, "the inference proxy did not start; Signet runs without it");
+          return null;
+        });
         let stopping = false;
         const stop = (signal: string) => {
           if (stopping) return;
           stopping = true;
           log.info({ signal }, "shutting down");
-          server
-            .close()
+          Promise.resolve(proxy?.close())
+            .then(() => server.close())
             .then(() => log.flush())
             .finally(() => process.exit(0));
         };
@@ -738,6 +750,93 @@ export function buildProgram(): Command {
       }),
     );
 
+  token
+    .command("create")
+    .description("an access token for the inference proxy, for partners without a client certificate; printed once")
+    .requiredOption("--route <name>", "a route the token may call (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .requiredOption("--ttl <duration>", "mandatory expiry, e.g. 30d (at most SIGNET_PROXY_TOKEN_MAX_TTL)")
+    .option("--tenant <name>", "the tenant the token acts for")
+    .option("--note <text>", "who it is for")
+    .option("--json", "machine-readable output")
+    .action(
+      run(async (o: JsonFlag & { route: string[]; ttl: string; tenant?: string; note?: string }, _cmd: Command) => {
+        const t = await apiClient(config()).call<{ id: string; token: string; routes: string[]; tenant: string | null; expiresAt: string }>("POST", "/admin/v1/proxy/tokens", {
+          routes: o.route,
+          ttlSeconds: parseDuration(o.ttl, "--ttl"),
+          ...(o.tenant ? { tenant: o.tenant } : {}),
+          ...(o.note ? { note: o.note } : {}),
+        });
+        out(o, t, () =>
+          process.stdout.write(
+            [`access token: ${t.token}`, `id ${t.id}, routes ${t.routes.join(", ")}${t.tenant ? `, tenant ${t.tenant}` : ""}, expires ${t.expiresAt}`, "(shown once: it is stored only hashed)", ""].join("\n"),
+          ),
+        );
+      }),
+    );
+  token
+    .command("list")
+    .description("inference proxy access tokens (never their secrets), with last use")
+    .option("--all", "also revoked and expired ones")
+    .option("--json", "machine-readable output")
+    .action(
+      run(async (o: JsonFlag & { all?: boolean }, _cmd: Command) => {
+        const r = await apiClient(config()).call<{ items: Array<{ id: string; routes: string[]; tenant: string | null; expiresAt: string; revokedAt: string | null; lastUsedAt: string | null; note: string | null }> }>(
+          "GET",
+          `/admin/v1/proxy/tokens${o.all ? "?all=true" : ""}`,
+        );
+        out(o, r, () => {
+          for (const t of r.items) process.stdout.write(`${t.id}  ${t.routes.join(",").padEnd(20)} ${(t.tenant ?? "-").padEnd(12)} expires ${t.expiresAt}  ${t.revokedAt ? `revoked ${t.revokedAt}` : `last used ${t.lastUsedAt ?? "never"}`}  ${t.note ?? ""}\n`);
+        });
+      }),
+    );
+  token
+    .command("revoke <id>")
+    .description("revoke an inference proxy access token at once")
+    .option("--json", "machine-readable output")
+    .action(
+      run(async (id: string, o: JsonFlag, _cmd: Command) => {
+        const r = await apiClient(config()).call<{ id: string; revokedAt: string }>("POST", `/admin/v1/proxy/tokens/${encodeURIComponent(id)}/revoke`);
+        out(o, r, () => process.stdout.write(`revoked ${r.id} at ${r.revokedAt}\n`));
+      }),
+    );
+
+  const proxy = program
+    .command("proxy")
+    .description("run the mTLS inference proxy (config file, env overrides; see the README's \"Inference proxy\")")
+    .option("--config <file>", "the proxy configuration (JSON; default $SIGNET_HOME/proxy.json if it exists)")
+    .option("--workers <n>", "processes sharing the port (default: the config's, else 1)")
+    .option("--json", "machine-readable output (logs are always JSON lines)")
+    .action(
+      run(async (o: JsonFlag & { config?: string; workers?: string }, _cmd: Command) => {
+        const cfg = config();
+        const log = createLogger(cfg.logLevel);
+        const file = o.config ?? (existsSync(join(cfg.home, "proxy.json")) ? join(cfg.home, "proxy.json") : null);
+        const env = { ...process.env, ...(o.workers ? { SIGNET_PROXY_WORKERS: o.workers } : {}) };
+        const pc = loadProxyConfig(file, { home: cfg.home, httpsPort: cfg.httpsPort, httpPort: cfg.httpPort, proxyPort: cfg.proxyPort, env });
+        if (process.env.SIGNET_PROXY_WORKER === "1") {
+          runProxyWorker(pc, log);
+          return;
+        }
+        const running = await runProxy(pc, log, { dns: [cfg.publicHost, "localhost"].filter((x, i, a) => a.indexOf(x) === i && !isIP(x)), ip: ["127.0.0.1", ...(isIP(cfg.publicHost) ? [cfg.publicHost] : [])] });
+        log.info({ port: running.port, workers: pc.workers, routes: pc.routes.map((r) => r.name) }, "inference proxy listening");
+        if (o.json) process.stdout.write(`${JSON.stringify({ port: running.port, workers: pc.workers })}\n`);
+        const stop = () => void running.close().finally(() => process.exit(0));
+        process.once("SIGINT", stop);
+        process.once("SIGTERM", stop);
+      }),
+    );
+  proxy
+    .command("verify-log <file>")
+    .description("check the hash chains of an inference audit log (every record, every process's chain)")
+    .option("--json", "machine-readable output")
+    .action(
+      run(async (file: string, o: JsonFlag, _cmd: Command) => {
+        const r = verifyInferenceLog(readFileSync(file, "utf8"));
+        out(o, r, () => process.stdout.write(r.ok ? `ok: ${r.records} records in ${r.chains} chains\n` : `BROKEN: ${r.problem} (after ${r.records} good records)\n`));
+        if (!r.ok) process.exitCode = 1;
+      }),
+    );
+
   const policy = program.command("policy").description("name policies (authority-wide, or a provisioner's with --provisioner)");
   policy
     .command("test <evidenceFile>")
@@ -980,4 +1079,33 @@ function bindingText(b: ScepBindingJson): string {
 
 function requestNames(t: ScepRequestJson): string {
   return [...t.names.dns.map((n) => `DNS:${n}`), ...t.names.ip.map((n) => `IP:${n}`)].join(", ");
+}
+
+/** `signet serve`'s proxy: the operator's proxy.json, or the demo route (one process). */
+async function startServeProxy(cfg: Config, log: ReturnType<typeof createLogger>): Promise<{ close(): Promise<void> }> {
+  const file = join(cfg.home, "proxy.json");
+  const env = { home: cfg.home, httpsPort: cfg.httpsPort, httpPort: cfg.httpPort, proxyPort: cfg.proxyPort, env: { ...process.env, SIGNET_PROXY_WORKERS: "1" } };
+  let demo: DemoUpstream | null = null;
+  let pc;
+  if (existsSync(file)) pc = loadProxyConfig(file, env);
+  else {
+    demo = await startDemoUpstream({ name: "demo" });
+    pc = parseProxyConfig(
+      {
+        upstreams: { demo: { targets: [demo.url], healthCheck: { path: "/health", intervalMs: 5000 } } },
+        routes: [{ name: "demo", pathPrefix: "/v1/", upstream: "demo", auth: ["mtls", "token"], contextWindow: 8192 }],
+        limits: { identity: { requestsPerMinute: 600, tokensPerMinute: 200000 } },
+        auditFile: "logs/inference.log",
+      },
+      env,
+    );
+  }
+  const running = await startProxy(pc, log, { names: { dns: [cfg.publicHost, "localhost"].filter((x, i, a) => a.indexOf(x) === i && !isIP(x)), ip: ["127.0.0.1"] } });
+  log.info({ port: running.port, demo: demo !== null, routes: pc.routes.map((r) => r.name) }, "inference proxy listening");
+  return {
+    async close() {
+      await running.close();
+      await demo?.close();
+    },
+  };
 }

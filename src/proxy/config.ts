@@ -83,7 +83,7 @@ export interface ProxyConfig {
   /** CA certificates client certificates must chain to; null: Signet's root and intermediate. */
   trustBundleFile: string | null;
   /** Signet's HTTPS API (revocation feed, tokens and routes, usage reports). */
-  signet: { url: string; caFile: string; adminTokenFile: string };
+  signet: { url: string; httpUrl: string; caFile: string; adminTokenFile: string };
   /** Shared limits across processes and replicas; null: in memory (one process). */
   redisUrl: string | null;
   policyFile: string;
@@ -242,6 +242,7 @@ export function parseUpstream(name: string, v: unknown, path: string): UpstreamC
 export interface ProxyEnvironment {
   home: string;
   httpsPort: number;
+  httpPort: number;
   proxyPort: number;
   env: NodeJS.ProcessEnv;
 }
@@ -271,7 +272,7 @@ export function parseProxyConfig(raw: unknown, e: ProxyEnvironment): ProxyConfig
     tls = { certFile: home(str(v.tls.certFile, /\S/, "a file", "config.tls.certFile")), keyFile: home(str(v.tls.keyFile, /\S/, "a file", "config.tls.keyFile")) };
   }
   const signet = isObj(v.signet) ? v.signet : {};
-  if (v.signet !== undefined) known(signet, ["url", "caFile", "adminTokenFile"], "config.signet");
+  if (v.signet !== undefined) known(signet, ["url", "httpUrl", "caFile", "adminTokenFile"], "config.signet");
   const metrics = isObj(v.metrics) ? v.metrics : {};
   const tokens = isObj(v.tokens) ? v.tokens : {};
   const env = e.env;
@@ -290,6 +291,7 @@ export function parseProxyConfig(raw: unknown, e: ProxyEnvironment): ProxyConfig
     trustBundleFile: typeof v.trustBundleFile === "string" ? home(v.trustBundleFile) : null,
     signet: {
       url: env.SIGNET_PROXY_SIGNET_URL ?? (typeof signet.url === "string" ? signet.url : `https://127.0.0.1:${e.httpsPort}`),
+      httpUrl: env.SIGNET_PROXY_SIGNET_HTTP_URL ?? (typeof signet.httpUrl === "string" ? signet.httpUrl : `http://127.0.0.1:${e.httpPort}`),
       caFile: home(typeof signet.caFile === "string" ? signet.caFile : "ca/root.pem"),
       adminTokenFile: home(env.SIGNET_PROXY_ADMIN_TOKEN_FILE ?? (typeof signet.adminTokenFile === "string" ? signet.adminTokenFile : "admin.token")),
     },

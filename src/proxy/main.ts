@@ -1,0 +1,243 @@
+// Starting the inference proxy: `signet proxy` (and `signet serve`, with a demo route). One process,
+// or a cluster of workers sharing one port (use every core): the primary obtains the server
+// certificate and the TLS session-ticket keys once and hands them to every worker, so a session
+// resumed on any worker is accepted; metrics are aggregated by the primary. Limits are shared through
+// Redis when configured (several processes or replicas), else kept in memory.
+import cluster from "node:cluster";
+import { randomBytes, X509Certificate } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { dirname } from "node:path";
+import { Redis } from "ioredis";
+import type { Logger } from "pino";
+import { AggregatorRegistry } from "prom-client";
+import { parseCertificate } from "../../ca/x509/index.js";
+import { WatchedPolicyFile } from "../attestation/policy-file.js";
+import { InferenceAudit } from "./audit.js";
+import { DEFAULT_PROXY_POLICY, ProxyPolicy } from "./authz.js";
+import type { ProxyConfig } from "./config.js";
+import { MemoryLimiter, RedisLimiter, type Limiter } from "./limits.js";
+import { ProxyMetrics } from "./metrics.js";
+import { InferenceProxy } from "./server.js";
+import { SignetClient } from "./signet-client.js";
+
+export interface TlsMaterial {
+  key: string;
+  cert: string;
+  ca: string;
+  ticketKeys: Buffer;
+  /** When the certificate should be replaced (ms since epoch), for certificates Signet issued. */
+  renewAt: number | null;
+}
+
+export interface RunningProxy {
+  port: number;
+  proxy: InferenceProxy;
+  metricsPort: number | null;
+  close(): Promise<void>;
+}
+
+/** The proxy's certificate and the CAs client certificates must chain to. */
+export async function tlsMaterial(config: ProxyConfig, client: SignetClient | null, names: { dns: string[]; ip: string[] }): Promise<TlsMaterial> {
+  const ca = config.trustBundleFile ? readFileSync(config.trustBundleFile, "utf8") : client ? await client.trustBundle(config.signet.httpUrl) : null;
+  if (ca === null) throw new Error("the proxy needs a trust bundle (trustBundleFile) or Signet to fetch it from");
+  const ticketKeys = randomBytes(48);
+  if (config.tls) return { key: readFileSync(config.tls.keyFile, "utf8"), cert: readFileSync(config.tls.certFile, "utf8"), ca, ticketKeys, renewAt: null };
+  if (!client) throw new Error("the proxy needs a certificate (tls.certFile, tls.keyFile) or Signet to issue one");
+  const issued = await client.issueServerCertificate(names);
+  const notBefore = Date.now();
+  return {
+    key: issued.key.export({ format: "pem", type: "pkcs8" }).toString(),
+    cert: issued.certPem,
+    ca,
+    ticketKeys,
+    renewAt: notBefore + ((issued.notAfter.getTime() - notBefore) * 2) / 3,
+  };
+}
+
+/** The proxy policy file, written with the default policy when it does not exist yet. */
+function policyFile(config: ProxyConfig, log: Logger): WatchedPolicyFile<ProxyPolicy> {
+  if (!existsSync(config.policyFile)) {
+    mkdirSync(dirname(config.policyFile), { recursive: true });
+    writeFileSync(config.policyFile, DEFAULT_PROXY_POLICY, { mode: 0o644, flag: "wx" });
+  }
+  const f = new WatchedPolicyFile(config.policyFile, { what: "proxy policy", compile: (t) => ProxyPolicy.compile(t, config.decisionCacheSize), log });
+  f.load();
+  f.watch();
+  return f;
+}
+
+/** Runs one proxy in this process. `material` comes from the primary in a cluster. */
+export async function startProxy(config: ProxyConfig, log: Logger, opts: { material?: TlsMaterial; names?: { dns: string[]; ip: string[] }; metrics?: boolean } = {}): Promise<RunningProxy> {
+  const client = existsSync(config.signet.adminTokenFile) ? new SignetClient(config.signet.url, config.signet.caFile, config.signet.adminTokenFile, log) : null;
+  if (!client) log.warn({ tokenFile: config.signet.adminTokenFile }, "no Signet admin credential: revocations, access tokens and API routes are not followed");
+  const names = opts.names ?? { dns: ["localhost"], ip: ["127.0.0.1"] };
+  const material = opts.material ?? (await tlsMaterial(config, client, names));
+  const policy = policyFile(config, log);
+  let limiter: Limiter;
+  let redis: Redis | null = null;
+  if (config.redisUrl) {
+    redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false });
+    redis.on("error", (err: Error) => log.warn({ err: err.message }, "redis error"));
+    limiter = new RedisLimiter(redis);
+  } else {
+    limiter = new MemoryLimiter();
+  }
+  const metrics = new ProxyMetrics();
+  // In a cluster, the primary asks every worker for this registry and serves the sum.
+  if (cluster.isWorker) AggregatorRegistry.setRegistries([metrics.registry]);
+  const audit = new InferenceAudit(config.auditFile);
+  const proxy = new InferenceProxy({ config, log, limiter, audit, metrics, policy: () => policy.current(), tls: { key: material.key, cert: material.cert, ca: material.ca, ticketKeys: material.ticketKeys } });
+  const port = await proxy.listen(config.port, config.host);
+  const timers: NodeJS.Timeout[] = [];
+
+  if (client) {
+    // Revocations: everything current first, then a long poll answered as each one commits.
+    let cursor = "0";
+    let lastCrl = 0;
+    const cas = (material.ca.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((p) => new X509Certificate(p));
+    client.follow(
+      "revocations",
+      async () => {
+        const page = await client.revocations(cursor, cursor === "0" ? 0 : 25);
+        for (const item of page.items) proxy.revoke(item.serial);
+        cursor = page.cursor;
+      },
+      (failingMs) => {
+        // The feed is down: the CRLs (signed, from the HTTP port) stand in until it is back.
+        if (failingMs < config.crlFallbackSeconds * 1000 || Date.now() - lastCrl < config.crlFallbackSeconds * 1000) return;
+        lastCrl = Date.now();
+        for (const ca of cas) {
+          const ski = parseCertificate(ca.raw).subjectKeyId?.toString("hex");
+          if (!ski) continue;
+          client
+            .crlSerials(config.signet.httpUrl, ski, ca)
+            .then((serials) => serials.forEach((s) => proxy.revoke(s)))
+            .catch((err: unknown) => log.warn({ err: (err as Error).message, issuer: ski }, "CRL fallback failed"));
+        }
+      },
+    );
+    client.follow("state", async () => {
+      const state = await client.state(proxy.stateVersion, 25);
+      proxy.applyState(state);
+    });
+    const report = setInterval(() => {
+      const u = proxy.drainUsage();
+      if (u.tokens.length > 0 || u.buckets.length > 0) client.report(u).catch((err: unknown) => log.warn({ err: (err as Error).message }, "usage report failed"));
+    }, 5000);
+    report.unref();
+    timers.push(report);
+    if (material.renewAt !== null && !opts.material) {
+      const renew = setInterval(() => {
+        if (Date.now() < material.renewAt!) return;
+        tlsMaterial(config, client, names)
+          .then((m) => {
+            proxy.setCertificate(m.key, m.cert, m.ca);
+            material.renewAt = m.renewAt;
+            log.info("proxy certificate renewed");
+          })
+          .catch((err: unknown) => log.warn({ err: (err as Error).message }, "proxy certificate renewal failed; retrying"));
+      }, 60_000);
+      renew.unref();
+      timers.push(renew);
+    }
+  }
+
+  let metricsServer: Server | null = null;
+  let metricsPort: number | null = null;
+  if (opts.metrics !== false && config.metrics.port !== 0) {
+    metricsServer = createServer((req, res) => {
+      if (req.url !== "/metrics") return void res.writeHead(404).end();
+      metrics.registry
+        .metrics()
+        .then((text) => res.writeHead(200, { "content-type": metrics.registry.contentType }).end(text))
+        .catch(() => res.writeHead(500).end());
+    });
+    metricsPort = await new Promise<number>((resolve, reject) => {
+      metricsServer!.once("error", reject);
+      metricsServer!.listen(config.metrics.port, config.metrics.host, () => resolve((metricsServer!.address() as { port: number }).port));
+    });
+  }
+
+  return {
+    port,
+    proxy,
+    metricsPort,
+    async close() {
+      for (const t of timers) clearInterval(t);
+      policy.close();
+      await client?.close();
+      await proxy.close();
+      await limiter.close();
+      await audit.flush();
+      if (metricsServer) await new Promise<void>((r) => metricsServer!.close(() => r()));
+    },
+  };
+}
+
+/**
+ * `signet proxy`: with workers > 1, this process becomes a cluster primary that forks the workers and
+ * serves the aggregated metrics; each worker runs startProxy with the primary's TLS material.
+ */
+export async function runProxy(config: ProxyConfig, log: Logger, names: { dns: string[]; ip: string[] }): Promise<{ close(): Promise<void>; port: number }> {
+  if (config.workers <= 1) return startProxy(config, log, { names });
+  if (!config.redisUrl) log.warn({ workers: config.workers }, "several workers without redisUrl: each worker keeps its own rate limits (set SIGNET_PROXY_REDIS_URL to share them)");
+  const client = existsSync(config.signet.adminTokenFile) ? new SignetClient(config.signet.url, config.signet.caFile, config.signet.adminTokenFile, log) : null;
+  const material = await tlsMaterial(config, client, names);
+  await client?.close();
+  cluster.setupPrimary({ args: process.argv.slice(2), env: { ...process.env, SIGNET_PROXY_WORKER: "1" } } as Parameters<typeof cluster.setupPrimary>[0]);
+  const workers = Array.from({ length: config.workers }, () => cluster.fork({ SIGNET_PROXY_WORKER: "1" }));
+  const ready = workers.map(
+    (w) =>
+      new Promise<number>((resolve, reject) => {
+        w.once("online", () => w.send({ type: "signet-proxy-material", material: { ...material, ticketKeys: material.ticketKeys.toString("base64") } }));
+        w.on("message", (m: { type?: string; port?: number; error?: string }) => {
+          if (m?.type === "signet-proxy-ready") resolve(m.port!);
+          if (m?.type === "signet-proxy-failed") reject(new Error(m.error));
+        });
+        w.once("exit", (code) => reject(new Error(`a proxy worker exited with ${code}`)));
+      }),
+  );
+  const ports = await Promise.all(ready);
+  const aggregator = new AggregatorRegistry();
+  let metricsServer: Server | null = null;
+  if (config.metrics.port !== 0) {
+    metricsServer = createServer((req, res) => {
+      if (req.url !== "/metrics") return void res.writeHead(404).end();
+      aggregator
+        .clusterMetrics()
+        .then((text) => res.writeHead(200, { "content-type": aggregator.contentType }).end(text))
+        .catch(() => res.writeHead(500).end());
+    });
+    await new Promise<void>((r) => metricsServer!.listen(config.metrics.port, config.metrics.host, r));
+  }
+  let closing = false;
+  cluster.on("exit", (w, code) => {
+    if (!closing) log.error({ pid: w.process.pid, code }, "a proxy worker exited");
+  });
+  return {
+    port: ports[0]!,
+    async close() {
+      closing = true;
+      for (const w of workers) w.kill("SIGTERM");
+      if (metricsServer) await new Promise<void>((r) => metricsServer!.close(() => r()));
+    },
+  };
+}
+
+/** In a cluster worker: waits for the primary's material, starts, says which port it serves. */
+export function runProxyWorker(config: ProxyConfig, log: Logger): void {
+  process.once("message", (m: { type?: string; material?: Omit<TlsMaterial, "ticketKeys"> & { ticketKeys: string } }) => {
+    if (m?.type !== "signet-proxy-material" || !m.material) return;
+    const material: TlsMaterial = { ...m.material, ticketKeys: Buffer.from(m.material.ticketKeys, "base64") };
+    startProxy(config, log, { material, metrics: false })
+      .then((p) => {
+        process.send?.({ type: "signet-proxy-ready", port: p.port });
+        process.once("SIGTERM", () => void p.close().finally(() => process.exit(0)));
+      })
+      .catch((err: unknown) => {
+        process.send?.({ type: "signet-proxy-failed", error: (err as Error).message });
+        process.exit(1);
+      });
+  });
+}

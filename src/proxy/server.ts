@@ -1,0 +1,581 @@
+// The inference proxy: one place every inference request passes. Per request:
+//   route (host + longest path prefix) → caller (client certificate, or an access token where the
+//   route allows one) → operation and body checks (content type, size, the OpenAI schema, the
+//   context window) → policy (Cedar: endpoint, tenant, action) → rate limits (requests and LLM tokens
+//   per identity, tenant and route) → an upstream target (health, balancing, affinity; a retry only
+//   when nothing was sent) → the answer, checked (a malformed one is a 502) or streamed through
+//   unbuffered → token usage reconciled → one hash-chained audit record, metrics, usage counts.
+// Revocations arrive from Signet's live feed: the certificate is refused from then on, and every open
+// connection that presented it is closed.
+import { createHash, randomUUID } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { createServer as createHttpsServer, type Server } from "node:https";
+import type { TLSSocket } from "node:tls";
+import type { Logger } from "pino";
+import type { Dispatcher } from "undici";
+import type { ProxyPolicy } from "./authz.js";
+import type { InferenceAudit, InferenceRecord } from "./audit.js";
+import { parseRoute, type LimitSpec, type ProxyConfig, type RouteConfig } from "./config.js";
+import type { ProxyState } from "./control.js";
+import { certificateCaller, tokenCaller, type Caller } from "./identity.js";
+import type { Limiter, LimitResult, Rate } from "./limits.js";
+import type { ProxyMetrics } from "./metrics.js";
+import { checkRequest, checkResponse, InvalidRequest, operationOf, SseFollower, type CheckedRequest, type Usage } from "./openai.js";
+import { connectFailure, UpstreamPool, type Target } from "./upstreams.js";
+
+export interface ProxyDeps {
+  config: ProxyConfig;
+  log: Logger;
+  limiter: Limiter;
+  audit: InferenceAudit;
+  metrics: ProxyMetrics;
+  policy: () => ProxyPolicy;
+  tls: { key: string | Buffer; cert: string; ca: string; ticketKeys?: Buffer };
+}
+
+interface LiveToken {
+  id: string;
+  routes: ReadonlySet<string>;
+  tenant: string | null;
+  expiresAt: number;
+}
+
+interface Bucket {
+  minute: number;
+  route: string;
+  caller: string;
+  requests: number;
+  tokens: number;
+  errors: number;
+}
+
+const MAX_RESPONSE_BYTES = 32 * 1024 * 1024;
+const DEFAULT_COMPLETION_ESTIMATE = 256;
+const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "host", "authorization", "content-length"]);
+
+/** Refusals: an OpenAI-style error body with a reason code. */
+class Refusal extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+    readonly cause_: string = code,
+  ) {
+    super(message);
+  }
+}
+
+export class InferenceProxy {
+  readonly server: Server;
+  #fileRoutes: RouteConfig[];
+  #routes: RouteConfig[];
+  readonly #pools = new Map<string, UpstreamPool>();
+  #tokens = new Map<string, LiveToken>();
+  readonly #revoked = new Set<string>();
+  readonly #sockets = new Map<string, Set<TLSSocket>>();
+  readonly #usage = new Map<string, Bucket>();
+  readonly #tokenUses = new Map<string, number>();
+  #stateVersion: string | null = null;
+
+  constructor(private readonly d: ProxyDeps) {
+    for (const u of d.config.upstreams) this.#pools.set(u.name, new UpstreamPool(u, d.log, (target, healthy) => d.metrics.upstreamHealthy.set({ upstream: u.name, target }, healthy ? 1 : 0)));
+    this.#fileRoutes = d.config.routes;
+    this.#routes = sortRoutes(this.#fileRoutes);
+    this.server = createHttpsServer(
+      {
+        key: d.tls.key,
+        cert: d.tls.cert,
+        ca: d.tls.ca,
+        requestCert: true,
+        // Token routes take callers without a certificate; mTLS routes check socket.authorized.
+        rejectUnauthorized: false,
+        minVersion: "TLSv1.2",
+        ...(d.tls.ticketKeys ? { ticketKeys: d.tls.ticketKeys } : {}),
+        sessionTimeout: 3600,
+      },
+      (req, res) => void this.#handle(req, res),
+    );
+    this.server.keepAliveTimeout = 75_000;
+    this.server.headersTimeout = 30_000;
+    this.server.requestTimeout = 0;
+    this.server.on("secureConnection", (socket: TLSSocket) => this.#track(socket));
+    this.server.on("tlsClientError", () => undefined);
+  }
+
+  listen(port: number, host: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen(port, host, () => resolve((this.server.address() as { port: number }).port));
+    });
+  }
+
+  /** A new server certificate (renewal) without dropping connections. */
+  setCertificate(key: string | Buffer, cert: string, ca: string): void {
+    this.server.setSecureContext({ key, cert, ca, minVersion: "TLSv1.2" } as Parameters<Server["setSecureContext"]>[0]);
+  }
+
+  // -- revocation ---------------------------------------------------------------------------
+
+  #track(socket: TLSSocket): void {
+    const caller = certificateCaller(socket);
+    if (!caller?.serial) return;
+    if (this.#revoked.has(caller.serial)) {
+      socket.destroy();
+      return;
+    }
+    let set = this.#sockets.get(caller.serial);
+    if (!set) this.#sockets.set(caller.serial, (set = new Set()));
+    set.add(socket);
+    socket.once("close", () => {
+      set!.delete(socket);
+      if (set!.size === 0) this.#sockets.delete(caller.serial!);
+    });
+  }
+
+  /** A certificate is revoked: refused from now on, and its open connections are closed. */
+  revoke(serial: string): void {
+    const s = serial.toLowerCase();
+    if (!this.#revoked.has(s)) {
+      this.#revoked.add(s);
+      this.d.metrics.revocationsKnown.set(this.#revoked.size);
+    }
+    const open = this.#sockets.get(s);
+    if (open) {
+      for (const sock of open) sock.destroy();
+      this.d.metrics.connectionsClosed.inc(open.size);
+      this.#sockets.delete(s);
+    }
+  }
+
+  get revokedCount(): number {
+    return this.#revoked.size;
+  }
+
+  // -- control-plane state --------------------------------------------------------------------
+
+  get stateVersion(): string | null {
+    return this.#stateVersion;
+  }
+
+  /** Routes and tokens from Signet's admin API (the file's routes stay; an API route cannot replace
+   * one of them). */
+  applyState(state: ProxyState): void {
+    const now = Date.now();
+    const tokens = new Map<string, LiveToken>();
+    for (const t of state.tokens) tokens.set(t.hash, { id: t.id, routes: new Set(t.routes), tenant: t.tenant, expiresAt: Date.parse(t.expiresAt) });
+    this.#tokens = tokens;
+    const fileNames = new Set(this.#fileRoutes.map((r) => r.name));
+    const api: RouteConfig[] = [];
+    for (const def of state.routes) {
+      try {
+        const r = parseRoute(def, `route ${String(def.name)}`, new Set(this.#pools.keys()), new Date(now));
+        if (!fileNames.has(r.name)) api.push(r);
+      } catch (err) {
+        this.d.log.warn({ err: (err as Error).message }, "an admin API route cannot be served by this proxy; skipped");
+      }
+    }
+    this.#routes = sortRoutes([...this.#fileRoutes, ...api]);
+    this.#stateVersion = state.version;
+  }
+
+  /** Token last uses and per-minute counts since the last call (for the usage report). */
+  drainUsage(): { tokens: Array<{ id: string; at: string }>; buckets: Array<Omit<Bucket, "minute"> & { minute: string }> } {
+    const tokens = [...this.#tokenUses].map(([id, at]) => ({ id, at: new Date(at).toISOString() }));
+    this.#tokenUses.clear();
+    const buckets = [...this.#usage.values()].map((b) => ({ ...b, minute: new Date(b.minute).toISOString() }));
+    this.#usage.clear();
+    return { tokens, buckets };
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+    await Promise.all([...this.#pools.values()].map((p) => p.close()));
+  }
+
+  // -- the request path -----------------------------------------------------------------------
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = performance.now();
+    const url = req.url ?? "/";
+    if (url === "/healthz") {
+      res.writeHead(200, { "content-type": "application/json" }).end('{"status":"ok"}');
+      return;
+    }
+    const rec: InferenceRecord = {
+      caller: { kind: "none", id: null, serial: null, spiffeId: null, tokenId: null, tenant: null },
+      route: null,
+      model: null,
+      operation: null,
+      inputSha256: null,
+      outputSha256: null,
+      decision: { allow: false, code: null },
+      rateLimit: { outcome: "not_checked", scope: null },
+      upstream: null,
+      status: 0,
+      latencyMs: 0,
+      usage: null,
+      stream: false,
+      error: null,
+    };
+    let route: RouteConfig | null = null;
+    let caller: Caller | null = null;
+    let tokenCost = 0;
+    let tokenKeys: { keys: string[]; rates: Rate[] } = { keys: [], rates: [] };
+    try {
+      route = this.#route(req, url);
+      rec.route = route.name;
+      caller = this.#authenticate(req, route);
+      rec.caller = { kind: caller.kind, id: caller.id, serial: caller.serial, spiffeId: caller.spiffeId, tokenId: caller.tokenId, tenant: caller.tenant };
+      const q = url.indexOf("?");
+      const path = q < 0 ? url : url.slice(0, q);
+      const rest = path.slice(route.pathPrefix.length);
+      const operation = operationOf(req.method ?? "GET", rest);
+      if (!operation) throw new Refusal(404, "unknown_endpoint", `${req.method} ${path} is not an OpenAI-compatible endpoint this proxy serves`);
+      rec.operation = operation;
+      let raw: Buffer | null = null;
+      let checked: CheckedRequest;
+      if (operation === "models.list") checked = checkRequest(operation, null);
+      else {
+        const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+        if (type !== "application/json") throw new Refusal(415, "unsupported_media_type", "requests must be application/json");
+        raw = await readBody(req, route.maxBodyBytes);
+        rec.inputSha256 = createHash("sha256").update(raw).digest("hex");
+        if (route.logContent) rec.input = raw.toString("utf8");
+        let body: unknown;
+        try {
+          body = JSON.parse(raw.toString("utf8"));
+        } catch {
+          throw new Refusal(400, "invalid_json", "the body is not JSON");
+        }
+        checked = checkRequest(operation, body);
+      }
+      rec.model = checked.model;
+      rec.stream = checked.stream;
+      if (checked.model !== null && route.models !== null && !route.models.includes(checked.model)) {
+        throw new Refusal(404, "model_not_found", `model ${JSON.stringify(checked.model.slice(0, 64))} is not served on route ${route.name}`);
+      }
+      const completion = checked.operation === "embeddings" ? 0 : (checked.maxTokens ?? Math.min(DEFAULT_COMPLETION_ESTIMATE, Math.max(0, route.contextWindow - checked.promptTokens)));
+      if (checked.promptTokens + (checked.maxTokens ?? 0) > route.contextWindow) {
+        throw new Refusal(400, "context_length_exceeded", `the prompt (about ${checked.promptTokens} tokens) and max_tokens (${checked.maxTokens ?? 0}) exceed the route's context window of ${route.contextWindow}`);
+      }
+      const decision = this.d.policy().decide({
+        callerId: caller.id,
+        auth: caller.kind,
+        roles: caller.roles,
+        tenant: caller.tenant,
+        spiffeId: caller.spiffeId,
+        route: route.name,
+        routeTenant: route.tenant,
+        operation,
+        model: checked.model,
+        maxTokens: checked.maxTokens,
+        tools: checked.toolsRequested,
+      });
+      rec.decision = decision.allow ? { allow: true, code: null } : { allow: false, code: decision.code };
+      if (!decision.allow) throw new Refusal(403, decision.code, decision.reason, {}, "policy");
+      // Limits: requests first, then the token estimate; a token refusal gives the request back.
+      const reqKeys = this.#limitKeys(route, caller, "requestsPerMinute", "burstRequests");
+      tokenKeys = this.#limitKeys(route, caller, "tokensPerMinute", "burstTokens");
+      tokenCost = checked.promptTokens + completion;
+      const byRequests = await this.d.limiter.take(reqKeys.keys, reqKeys.rates, 1);
+      if (!byRequests.allowed) {
+        rec.rateLimit = { outcome: "limited", scope: "requests" };
+        throw limited(byRequests, "requests");
+      }
+      const byTokens = tokenCost > 0 ? await this.d.limiter.take(tokenKeys.keys, tokenKeys.rates, tokenCost) : byRequests;
+      if (!byTokens.allowed) {
+        await this.d.limiter.adjust(reqKeys.keys, reqKeys.rates, -1);
+        rec.rateLimit = { outcome: "limited", scope: "tokens" };
+        tokenCost = 0;
+        throw limited(byTokens, "tokens");
+      }
+      rec.rateLimit = { outcome: "allowed", scope: null };
+      if (reqKeys.keys.length > 0) {
+        res.setHeader("ratelimit-limit", String(Math.min(...reqKeys.rates.map((r) => r.burst))));
+        res.setHeader("ratelimit-remaining", String(byRequests.remaining));
+        res.setHeader("ratelimit-reset", String(Math.ceil(byRequests.resetMs / 1000)));
+      }
+      const usage = await this.#forward(req, res, route, caller, checked, raw, rest, url, rec);
+      // Reconcile the estimate with what the upstream says it used.
+      if (usage) {
+        rec.usage = { ...usage, estimated: false };
+        if (usage.totalTokens !== tokenCost) await this.d.limiter.adjust(tokenKeys.keys, tokenKeys.rates, usage.totalTokens - tokenCost);
+        this.d.metrics.tokens.inc({ route: route.name, caller: this.d.metrics.caller(caller.id), kind: "prompt" }, usage.promptTokens);
+        this.d.metrics.tokens.inc({ route: route.name, caller: this.d.metrics.caller(caller.id), kind: "completion" }, usage.completionTokens);
+      } else if (rec.status >= 400 && tokenCost > 0) {
+        // The upstream refused: nothing was generated.
+        await this.d.limiter.adjust(tokenKeys.keys, tokenKeys.rates, -tokenCost);
+      } else if (tokenCost > 0) rec.usage = { promptTokens: checked.promptTokens, completionTokens: completion, totalTokens: tokenCost, estimated: true };
+    } catch (err) {
+      const r = err instanceof Refusal ? err : err instanceof InvalidRequest ? new Refusal(err.status, err.code, err.message, {}, err.status === 502 ? "bad_upstream_response" : "invalid_request") : null;
+      if (!r) {
+        this.d.log.error({ err, route: route?.name }, "inference proxy request failed");
+        rec.error = "internal";
+      }
+      const refusal = r ?? new Refusal(502, "proxy_error", "the request could not be completed");
+      rec.status = refusal.status;
+      rec.error ??= refusal.code;
+      this.d.metrics.rejections.inc({ route: route?.name ?? "none", cause: refusal.cause_ });
+      if (!res.headersSent) {
+        const body = JSON.stringify({ error: { message: refusal.message, type: errorType(refusal.status), code: refusal.code } });
+        res.writeHead(refusal.status, { "content-type": "application/json", "content-length": Buffer.byteLength(body), ...refusal.headers });
+        res.end(body);
+      } else if (!res.writableEnded) res.destroy();
+    } finally {
+      rec.latencyMs = Math.round((performance.now() - started) * 1000) / 1000;
+      const seconds = rec.latencyMs / 1000;
+      const routeName = route?.name ?? "none";
+      const callerLabel = this.d.metrics.caller(caller?.id ?? null);
+      this.d.metrics.requests.inc({ route: routeName, caller: callerLabel, status: String(rec.status) });
+      this.d.metrics.latency.observe({ route: routeName }, seconds);
+      this.d.audit.write(rec);
+      if (route && caller) this.#count(route.name, caller.id, rec);
+    }
+  }
+
+  #route(req: IncomingMessage, url: string): RouteConfig {
+    const host = (req.headers.host ?? "").toLowerCase();
+    const bare = host.replace(/:\d+$/, "");
+    const now = Date.now();
+    for (const r of this.#routes) {
+      if (r.host !== null && r.host !== host && r.host !== bare) continue;
+      if (!url.startsWith(r.pathPrefix)) continue;
+      if (r.expiresAt !== null && r.expiresAt.getTime() <= now) continue;
+      return r;
+    }
+    throw new Refusal(404, "no_route", "no route serves this path", {}, "no_route");
+  }
+
+  #authenticate(req: IncomingMessage, route: RouteConfig): Caller {
+    const socket = req.socket as TLSSocket;
+    if (route.auth.includes("mtls")) {
+      const c = certificateCaller(socket);
+      if (c) {
+        if (this.#revoked.has(c.serial!)) {
+          socket.destroy();
+          throw new Refusal(401, "certificate_revoked", "the client certificate is revoked", {}, "revoked");
+        }
+        if (c.notAfter !== null && c.notAfter <= Date.now()) throw new Refusal(401, "certificate_expired", "the client certificate has expired", {}, "unauthenticated");
+        return c;
+      }
+    }
+    const auth = req.headers.authorization;
+    if (route.auth.includes("token") && auth !== undefined) {
+      const m = /^Bearer (spt_[A-Za-z0-9_-]{20,100})$/.exec(auth);
+      if (!m) throw new Refusal(401, "invalid_token", "the access token is malformed", { "www-authenticate": 'Bearer error="invalid_token"' }, "unauthenticated");
+      const t = this.#tokens.get(createHash("sha256").update(m[1]!).digest("hex"));
+      if (!t) throw new Refusal(401, "invalid_token", "the access token is unknown or revoked", { "www-authenticate": 'Bearer error="invalid_token"' }, "unauthenticated");
+      if (t.expiresAt <= Date.now()) throw new Refusal(401, "token_expired", "the access token has expired", { "www-authenticate": 'Bearer error="invalid_token", error_description="expired"' }, "unauthenticated");
+      if (!t.routes.has(route.name)) throw new Refusal(403, "token_not_for_route", `the access token is not valid for route ${route.name}`, {}, "policy");
+      this.#tokenUses.set(t.id, Date.now());
+      return tokenCaller(t);
+    }
+    if (route.auth.includes("mtls") && !route.auth.includes("token")) {
+      throw new Refusal(401, "client_certificate_required", socket.authorized === false && socket.getPeerCertificate?.() && Object.keys(socket.getPeerCertificate()).length > 0 ? `the client certificate does not verify: ${socket.authorizationError}` : "this route needs a client certificate issued by Signet", {}, "unauthenticated");
+    }
+    throw new Refusal(401, "authentication_required", "present a client certificate or an access token (Authorization: Bearer)", { "www-authenticate": "Bearer" }, "unauthenticated");
+  }
+
+  #limitKeys(route: RouteConfig, caller: Caller, per: "requestsPerMinute" | "tokensPerMinute", burst: "burstRequests" | "burstTokens"): { keys: string[]; rates: Rate[] } {
+    const keys: string[] = [];
+    const rates: Rate[] = [];
+    const dim = per === "requestsPerMinute" ? "r" : "t";
+    const add = (spec: LimitSpec | undefined, key: string) => {
+      const perMinute = spec?.[per];
+      if (!spec || !perMinute) return;
+      keys.push(`${dim}:${key}`);
+      rates.push({ perMinute, burst: spec[burst] ?? Math.max(1, Math.ceil(perMinute / 6)) });
+    };
+    const scope = (name: "identity" | "tenant" | "route") => route.limits[name] ?? this.d.config.limits[name];
+    add(scope("identity"), `id:${route.name}:${caller.id}`);
+    if (caller.tenant !== null) add(scope("tenant"), `tenant:${caller.tenant}`);
+    add(scope("route"), `route:${route.name}`);
+    return { keys, rates };
+  }
+
+  async #forward(req: IncomingMessage, res: ServerResponse, route: RouteConfig, caller: Caller, checked: CheckedRequest, raw: Buffer | null, rest: string, url: string, rec: InferenceRecord): Promise<Usage | null> {
+    const pool = this.#pools.get(route.upstream);
+    if (!pool) throw new Refusal(503, "no_upstream", `route ${route.name} names no configured upstream`, {}, "upstream");
+    const affinity = pool.config.affinity;
+    const key = affinity === null ? null : affinity.by === "caller" ? caller.id : headerValue(req.headers[affinity.header]);
+    let body = raw;
+    if (checked.stream && checked.body && (checked.operation === "chat.completions" || checked.operation === "completions")) {
+      // Ask for usage in the last chunk, so token limits are reconciled for streams too.
+      const opts = (checked.body.stream_options ?? {}) as Record<string, unknown>;
+      if (opts.include_usage !== true) body = Buffer.from(JSON.stringify({ ...checked.body, stream_options: { ...opts, include_usage: true } }));
+    }
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(k) && typeof v === "string") headers[k] = v;
+    headers["x-request-id"] ??= randomUUID();
+    headers["x-forwarded-for"] = req.socket.remoteAddress ?? "";
+    headers["x-signet-caller"] = caller.id;
+    if (body) headers["content-length"] = String(body.length);
+    const q = url.indexOf("?");
+    const path = route.upstreamPrefix + rest + (q < 0 ? "" : url.slice(q));
+    const ac = new AbortController();
+    const onClose = () => {
+      if (!res.writableFinished) ac.abort();
+    };
+    res.on("close", onClose);
+    const tried = new Set<Target>();
+    let upstream: Dispatcher.ResponseData | null = null;
+    let target: Target | null = null;
+    for (let attempt = 0; attempt < 3 && upstream === null; attempt++) {
+      target = pool.pick(key, tried);
+      if (!target) throw new Refusal(503, "no_healthy_upstream", `no healthy upstream serves route ${route.name}`, { "retry-after": "1" }, "upstream");
+      tried.add(target);
+      target.outstanding++;
+      try {
+        upstream = await target.pool.request({ path, method: (req.method ?? "GET") as Dispatcher.HttpMethod, headers, body, signal: ac.signal });
+      } catch (err) {
+        target.outstanding--;
+        if (ac.signal.aborted) throw new Refusal(499, "client_closed", "the client went away", {}, "client_closed");
+        // Retry only where nothing reached the upstream.
+        if (connectFailure(err)) {
+          pool.markDown(target);
+          continue;
+        }
+        throw new Refusal(502, "upstream_failed", "the upstream failed to answer", {}, "upstream");
+      }
+    }
+    if (!upstream || !target) throw new Refusal(503, "no_healthy_upstream", `no upstream of route ${route.name} accepted a connection`, { "retry-after": "1" }, "upstream");
+    rec.upstream = target.url;
+    try {
+      return await this.#answer(res, upstream, checked, route, rec, ac);
+    } finally {
+      target.outstanding--;
+      res.off("close", onClose);
+    }
+  }
+
+  async #answer(res: ServerResponse, up: Dispatcher.ResponseData, checked: CheckedRequest, route: RouteConfig, rec: InferenceRecord, ac: AbortController): Promise<Usage | null> {
+    const type = String(up.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+    const hash = createHash("sha256");
+    if (checked.stream && up.statusCode === 200) {
+      if (type !== "text/event-stream") {
+        await up.body.dump().catch(() => undefined);
+        throw new InvalidRequest("bad_upstream_response", `the upstream answered a stream with ${type || "no content type"}, not text/event-stream`, 502);
+      }
+      res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", "x-accel-buffering": "no" });
+      rec.status = 200;
+      const follower = new SseFollower(checked.operation);
+      let logged = "";
+      try {
+        for await (const chunk of up.body) {
+          const buf = chunk as Buffer;
+          follower.push(buf);
+          if (follower.error) {
+            // Headers are sent: end the stream with an error event the client can read.
+            res.write(`event: error\ndata: ${JSON.stringify({ error: { message: `the upstream's stream is malformed: ${follower.error}`, type: "upstream_error", code: "bad_upstream_response" } })}\n\n`);
+            rec.error = "bad_upstream_response";
+            rec.status = 502;
+            ac.abort();
+            break;
+          }
+          hash.update(buf);
+          if (route.logContent && logged.length < 1_000_000) logged += buf.toString("utf8");
+          if (!res.write(buf)) await new Promise<void>((r) => res.once("drain", r));
+        }
+      } catch (err) {
+        if (!ac.signal.aborted) throw err;
+        if (rec.error === null) rec.error = "client_closed";
+      }
+      if (!res.writableEnded && !res.destroyed) res.end();
+      rec.outputSha256 = hash.digest("hex");
+      if (route.logContent) rec.output = logged;
+      return follower.usage;
+    }
+    // A whole answer: read (bounded), check its shape, then send it.
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of up.body) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_RESPONSE_BYTES) {
+        ac.abort();
+        throw new InvalidRequest("bad_upstream_response", "the upstream's answer is larger than 32 MiB", 502);
+      }
+      chunks.push(chunk as Buffer);
+    }
+    const out = Buffer.concat(chunks);
+    let usage: Usage | null = null;
+    if (up.statusCode === 200) {
+      if (type !== "application/json") throw new InvalidRequest("bad_upstream_response", `the upstream answered with ${type || "no content type"}, not application/json`, 502);
+      let json: unknown;
+      try {
+        json = JSON.parse(out.toString("utf8"));
+      } catch {
+        throw new InvalidRequest("bad_upstream_response", "the upstream's answer is not JSON", 502);
+      }
+      usage = checkResponse(checked.operation, json);
+    } else if (type !== "application/json" || up.statusCode < 400) {
+      throw new InvalidRequest("bad_upstream_response", `the upstream answered HTTP ${up.statusCode}${type ? ` with ${type}` : ""}`, 502);
+    }
+    rec.status = up.statusCode;
+    rec.outputSha256 = hash.update(out).digest("hex");
+    if (route.logContent) rec.output = out.toString("utf8");
+    res.writeHead(up.statusCode, { "content-type": "application/json", "content-length": out.length });
+    res.end(out);
+    return usage;
+  }
+
+  #count(route: string, caller: string, rec: InferenceRecord): void {
+    const minute = Math.floor(Date.now() / 60_000) * 60_000;
+    const k = `${minute}\0${route}\0${caller}`;
+    let b = this.#usage.get(k);
+    if (!b) this.#usage.set(k, (b = { minute, route, caller, requests: 0, tokens: 0, errors: 0 }));
+    b.requests++;
+    b.tokens += rec.usage?.totalTokens ?? 0;
+    if (rec.status >= 400 || rec.status === 0) b.errors++;
+  }
+}
+
+function sortRoutes(routes: RouteConfig[]): RouteConfig[] {
+  // Host-bound routes before any-host ones, then the longest prefix.
+  return [...routes].sort((a, b) => Number(b.host !== null) - Number(a.host !== null) || b.pathPrefix.length - a.pathPrefix.length);
+}
+
+function headerValue(v: string | string[] | undefined): string | null {
+  if (v === undefined) return null;
+  return Array.isArray(v) ? (v[0] ?? null) : v;
+}
+
+function errorType(status: number): string {
+  if (status === 401) return "authentication_error";
+  if (status === 403) return "permission_error";
+  if (status === 429) return "rate_limit_error";
+  if (status >= 500) return "upstream_error";
+  return "invalid_request_error";
+}
+
+function limited(r: LimitResult, what: "requests" | "tokens"): Refusal {
+  const retry = Math.max(1, Math.ceil(r.retryAfterMs / 1000));
+  return new Refusal(429, `rate_limited_${what}`, `too many ${what === "requests" ? "requests" : "LLM tokens"}; retry after ${retry} s`, { "retry-after": String(retry), "ratelimit-remaining": "0", "ratelimit-reset": String(retry) }, `rate_limited_${what}`);
+}
+
+function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
+  const declared = Number(req.headers["content-length"] ?? NaN);
+  if (Number.isFinite(declared) && declared > max) {
+    req.resume();
+    return Promise.reject(new Refusal(413, "body_too_large", `the body is larger than the route's ${max} bytes`, { connection: "close" }, "invalid_request"));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (c: Buffer) => {
+      size += c.length;
+      if (size > max) {
+        req.removeAllListeners("data");
+        req.resume();
+        reject(new Refusal(413, "body_too_large", `the body is larger than the route's ${max} bytes`, { connection: "close" }, "invalid_request"));
+        return;
+      }
+      chunks.push(c);
+    });
+    req.once("end", () => resolve(Buffer.concat(chunks)));
+    req.once("error", reject);
+  });
+}
