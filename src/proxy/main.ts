@@ -68,7 +68,11 @@ function policyFile(config: ProxyConfig, log: Logger): WatchedPolicyFile<ProxyPo
 }
 
 /** Runs one proxy in this process. `material` comes from the primary in a cluster. */
-export async function startProxy(config: ProxyConfig, log: Logger, opts: { material?: TlsMaterial; names?: { dns: string[]; ip: string[] }; metrics?: boolean } = {}): Promise<RunningProxy> {
+export async function startProxy(
+  config: ProxyConfig,
+  log: Logger,
+  opts: { material?: TlsMaterial; names?: { dns: string[]; ip: string[] }; metrics?: boolean; reportIntervalMs?: number } = {},
+): Promise<RunningProxy> {
   const client = existsSync(config.signet.adminTokenFile) ? new SignetClient(config.signet.url, config.signet.caFile, config.signet.adminTokenFile, log) : null;
   if (!client) log.warn({ tokenFile: config.signet.adminTokenFile }, "no Signet admin credential: revocations, access tokens and API routes are not followed");
   const names = opts.names ?? { dns: ["localhost"], ip: ["127.0.0.1"] };
@@ -124,7 +128,7 @@ export async function startProxy(config: ProxyConfig, log: Logger, opts: { mater
     const report = setInterval(() => {
       const u = proxy.drainUsage();
       if (u.tokens.length > 0 || u.buckets.length > 0) client.report(u).catch((err: unknown) => log.warn({ err: (err as Error).message }, "usage report failed"));
-    }, 5000);
+    }, opts.reportIntervalMs ?? 5000);
     report.unref();
     timers.push(report);
     if (material.renewAt !== null && !opts.material) {

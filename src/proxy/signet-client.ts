@@ -72,8 +72,8 @@ export class SignetClient {
   async issueServerCertificate(names: { dns: string[]; ip: string[] }): Promise<{ key: KeyObject; certPem: string; notAfter: Date }> {
     const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
     const csr = toPem("CERTIFICATE REQUEST", buildCsr({ privateKey, publicKey, keyAlgorithm: "P-256", subject: [{ type: "CN", value: names.dns[0] ?? "signet-proxy" }], sans: names }));
-    const r = await this.#call<{ pem: string; chainPem?: string; notAfter: string }>("POST", "/admin/v1/certificates", { csr, provisioner: "signet-system", profile: "server", identity: "signet:proxy" });
-    return { key: privateKey, certPem: r.chainPem ?? r.pem, notAfter: new Date(r.notAfter) };
+    const r = await this.#call<{ pem: string; chainPem: string; certificate: { notAfter: string } }>("POST", "/admin/v1/certificates", { csr, provisioner: "signet-system", profile: "server", identity: "signet:proxy" });
+    return { key: privateKey, certPem: r.chainPem, notAfter: new Date(r.certificate.notAfter) };
   }
 
   /** The CA certificates client certificates chain to: Signet's roots and intermediates. */
