@@ -1,10 +1,11 @@
 // The inference proxy's parts on their own: GCRA limits, the OpenAI request and response checks,
 // the SSE follower, consistent hashing, configuration errors, the Cedar policy, the audit chain.
-import { createHash } from "node:crypto";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { canonicalJson } from "../ca/audit.js";
 import pino from "pino";
-import { verifyInferenceLog } from "../src/proxy/audit.js";
+import { InferenceAudit, verifyInferenceLog, type InferenceRecord } from "../src/proxy/audit.js";
 import { DEFAULT_PROXY_POLICY, ProxyPolicy, type AuthzRequest } from "../src/proxy/authz.js";
 import { parseProxyConfig, parseRoute } from "../src/proxy/config.js";
 import { MemoryLimiter } from "../src/proxy/limits.js";
@@ -179,19 +180,33 @@ describe("the proxy policy", () => {
 });
 
 describe("the inference audit chain", () => {
-  it("detects a removed, reordered or edited record", () => {
-    // Three records of one chain, as InferenceAudit writes them.
-    let prev = createHash("sha256").update("signet-proxy-chain:c1").digest("hex");
-    const lines: string[] = [];
-    for (let seq = 1; seq <= 3; seq++) {
-      const body = { type: "inference", time: "t", chain: "c1", seq, prev, status: 200 };
-      const hash = createHash("sha256").update(canonicalJson(body)).digest("hex");
-      lines.push(JSON.stringify({ level: 30, ...body, hash }));
-      prev = hash;
-    }
+  it("detects a removed, reordered or edited record", async () => {
+    const file = join(mkdtempSync(join(tmpdir(), "signet-audit-")), "inference.log");
+    const audit = new InferenceAudit(file);
+    const rec = (status: number): InferenceRecord => ({
+      caller: { kind: "mtls", id: "a", serial: "01", spiffeId: null, tokenId: null, tenant: null },
+      route: "r",
+      model: "m",
+      operation: "chat.completions",
+      inputSha256: null,
+      outputSha256: null,
+      decision: { allow: true, code: null },
+      rateLimit: { outcome: "allowed", scope: null },
+      upstream: null,
+      status,
+      latencyMs: 1,
+      usage: null,
+      stream: false,
+      error: null,
+    });
+    for (const status of [200, 200, 429]) audit.write(rec(status));
+    await audit.flush();
+    const lines = readFileSync(file, "utf8").trim().split("\n");
+    expect(lines).toHaveLength(3);
     expect(verifyInferenceLog(lines.join("\n"))).toMatchObject({ ok: true, records: 3, chains: 1 });
     expect(verifyInferenceLog([lines[0], lines[2]].join("\n")).problem).toMatch(/jumps/);
     expect(verifyInferenceLog([lines[1], lines[0]].join("\n")).ok).toBe(false);
     expect(verifyInferenceLog(lines.map((l, i) => (i === 1 ? l.replace('"status":200', '"status":500') : l)).join("\n")).problem).toMatch(/altered/);
+    expect(verifyInferenceLog(lines.map((l, i) => (i === 2 ? l.replace(/,"hash":"[0-9a-f]+"/, "") : l)).join("\n")).problem).toMatch(/no hash/);
   });
 });

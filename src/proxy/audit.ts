@@ -1,10 +1,13 @@
 // One structured record per inference, hash-chained like Signet's audit events: every record carries
 // the SHA-256 of the one before it in its chain (one chain per proxy process, named in `chain`), so a
-// record removed, reordered or edited breaks the chain at that point. Written with pino as JSON
-// lines, to a file or to standard output for a SIEM.
+// record removed, reordered or edited breaks the chain at that point. JSON lines, to a file or to
+// standard output for a SIEM, through pino's asynchronous writer (SonicBoom).
+//
+// The hash covers the exact bytes written: a line is `{...record...,"hash":"<sha256 of the line up to
+// that point, closed with }>"}`. Hashing the serialised line (not a canonical re-serialisation) costs
+// one JSON.stringify per inference, and a verifier needs no JSON canonicalisation to check it.
 import { createHash, randomBytes } from "node:crypto";
-import pino, { type Logger } from "pino";
-import { canonicalJson } from "../../ca/audit.js";
+import pino from "pino";
 
 export interface InferenceRecord {
   caller: { kind: "mtls" | "token" | "none"; id: string | null; serial: string | null; spiffeId: string | null; tokenId: string | null; tenant: string | null };
@@ -26,31 +29,46 @@ export interface InferenceRecord {
   error: string | null;
 }
 
+const genesis = (chain: string) => createHash("sha256").update(`signet-proxy-chain:${chain}`).digest("hex");
+
 export class InferenceAudit {
   readonly chain: string;
   #seq = 0;
   #prev: string;
-  readonly #log: Logger;
+  readonly #out: ReturnType<typeof pino.destination>;
 
   constructor(destination: string | null) {
     this.chain = `${process.pid}-${randomBytes(4).toString("hex")}`;
-    this.#prev = createHash("sha256").update(`signet-proxy-chain:${this.chain}`).digest("hex");
-    // Records are the only thing this logger writes: no pid/hostname noise, ISO times.
-    this.#log = pino({ base: null, timestamp: false, messageKey: "msg" }, destination === null ? pino.destination(1) : pino.destination({ dest: destination, mkdir: true, append: true, sync: false }));
+    this.#prev = genesis(this.chain);
+    this.#out = destination === null ? pino.destination({ dest: 1, sync: false }) : pino.destination({ dest: destination, mkdir: true, append: true, sync: false });
   }
 
   write(r: InferenceRecord): void {
     const seq = ++this.#seq;
-    const body = { type: "inference", time: new Date().toISOString(), chain: this.chain, seq, prev: this.#prev, ...r };
-    const hash = createHash("sha256").update(canonicalJson(body)).digest("hex");
+    const head = JSON.stringify({ type: "inference", time: new Date().toISOString(), chain: this.chain, seq, prev: this.#prev, ...r });
+    const hash = createHash("sha256").update(head).digest("hex");
     this.#prev = hash;
-    this.#log.info({ ...body, hash });
+    this.#out.write(`${head.slice(0, -1)},"hash":"${hash}"}\n`);
   }
 
+  /** Writes out what is buffered (once the file is open). */
   flush(): Promise<void> {
-    return new Promise((resolve) => this.#log.flush(() => resolve()));
+    return new Promise((resolve) => {
+      const go = () => {
+        try {
+          this.#out.flushSync();
+        } catch {
+          // Nothing buffered, or the stream is closing.
+        }
+        resolve();
+      };
+      if ((this.#out as unknown as { fd: number }).fd >= 0) go();
+      else this.#out.once("ready", go);
+    });
   }
 }
+
+const HASH_TAIL = /,"hash":"([0-9a-f]{64})"\}$/;
 
 /** Checks inference records (JSON lines, possibly from several processes): each chain starts at its
  * genesis, counts up by one, and every hash and back-link holds. */
@@ -59,6 +77,7 @@ export function verifyInferenceLog(text: string): { records: number; chains: num
   let records = 0;
   const lines = text.split("\n").filter((l) => l.trim() !== "");
   for (const [i, line] of lines.entries()) {
+    const m = HASH_TAIL.exec(line);
     let rec: Record<string, unknown>;
     try {
       rec = JSON.parse(line) as Record<string, unknown>;
@@ -66,15 +85,15 @@ export function verifyInferenceLog(text: string): { records: number; chains: num
       return { records, chains: last.size, ok: false, problem: `line ${i + 1} is not JSON` };
     }
     if (rec.type !== "inference") continue;
-    const { hash, level: _level, msg: _msg, ...body } = rec;
-    const chain = String(body.chain);
+    if (!m) return { records, chains: last.size, ok: false, problem: `line ${i + 1} has no hash at its end` };
+    const chain = String(rec.chain);
     const prevOf = last.get(chain);
-    const expectPrev = prevOf ? prevOf.hash : createHash("sha256").update(`signet-proxy-chain:${chain}`).digest("hex");
+    const expectPrev = prevOf ? prevOf.hash : genesis(chain);
     const expectSeq = prevOf ? prevOf.seq + 1 : 1;
-    if (body.seq !== expectSeq) return { records, chains: last.size, ok: false, problem: `line ${i + 1}: chain ${chain} jumps from ${expectSeq - 1} to ${String(body.seq)}` };
-    if (body.prev !== expectPrev) return { records, chains: last.size, ok: false, problem: `line ${i + 1}: chain ${chain} does not link to the record before it` };
-    const computed = createHash("sha256").update(canonicalJson(body)).digest("hex");
-    if (computed !== hash) return { records, chains: last.size, ok: false, problem: `line ${i + 1}: the record was altered (its hash does not match)` };
+    if (rec.seq !== expectSeq) return { records, chains: last.size, ok: false, problem: `line ${i + 1}: chain ${chain} jumps from ${expectSeq - 1} to ${String(rec.seq)}` };
+    if (rec.prev !== expectPrev) return { records, chains: last.size, ok: false, problem: `line ${i + 1}: chain ${chain} does not link to the record before it` };
+    const computed = createHash("sha256").update(`${line.slice(0, m.index)}}`).digest("hex");
+    if (computed !== m[1]) return { records, chains: last.size, ok: false, problem: `line ${i + 1}: the record was altered (its hash does not match)` };
     last.set(chain, { seq: expectSeq, hash: computed });
     records++;
   }

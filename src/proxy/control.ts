@@ -117,6 +117,7 @@ export class ProxyControl {
         const done = () => {
           clearTimeout(t);
           this.#waiters.delete(done);
+          signal?.removeEventListener("abort", done);
           resolve();
         };
         const t = setTimeout(done, Math.min(250, Math.max(0, deadline - Date.now())));

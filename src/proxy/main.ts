@@ -194,8 +194,9 @@ export async function runProxy(config: ProxyConfig, log: Logger, names: { dns: s
   const ready = workers.map(
     (w) =>
       new Promise<number>((resolve, reject) => {
-        w.once("online", () => w.send({ type: "signet-proxy-material", material: { ...material, ticketKeys: material.ticketKeys.toString("base64") } }));
         w.on("message", (m: { type?: string; port?: number; error?: string }) => {
+          // The worker asks once its listener is in place (a message sent earlier would be lost).
+          if (m?.type === "signet-proxy-hello") w.send({ type: "signet-proxy-material", material: { ...material, ticketKeys: material.ticketKeys.toString("base64") } });
           if (m?.type === "signet-proxy-ready") resolve(m.port!);
           if (m?.type === "signet-proxy-failed") reject(new Error(m.error));
         });
@@ -231,7 +232,7 @@ export async function runProxy(config: ProxyConfig, log: Logger, names: { dns: s
 
 /** In a cluster worker: waits for the primary's material, starts, says which port it serves. */
 export function runProxyWorker(config: ProxyConfig, log: Logger): void {
-  process.once("message", (m: { type?: string; material?: Omit<TlsMaterial, "ticketKeys"> & { ticketKeys: string } }) => {
+  process.on("message", (m: { type?: string; material?: Omit<TlsMaterial, "ticketKeys"> & { ticketKeys: string } }) => {
     if (m?.type !== "signet-proxy-material" || !m.material) return;
     const material: TlsMaterial = { ...m.material, ticketKeys: Buffer.from(m.material.ticketKeys, "base64") };
     startProxy(config, log, { material, metrics: false })
@@ -244,4 +245,5 @@ export function runProxyWorker(config: ProxyConfig, log: Logger): void {
         process.exit(1);
       });
   });
+  process.send?.({ type: "signet-proxy-hello" });
 }

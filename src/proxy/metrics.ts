@@ -38,6 +38,20 @@ export class ProxyMetrics {
     });
   }
 
+  readonly #children = new Map<string, { inc(n?: number): void }>();
+  readonly #latencyChildren = new Map<string, { observe(v: number): void }>();
+
+  /** One request's counters, with the label children cached (prom-client hashes labels per call). */
+  count(route: string, caller: string, status: number, seconds: number): void {
+    const k = `${route}\0${caller}\0${status}`;
+    let c = this.#children.get(k);
+    if (!c) this.#children.set(k, (c = this.requests.labels(route, caller, String(status))));
+    c.inc();
+    let h = this.#latencyChildren.get(route);
+    if (!h) this.#latencyChildren.set(route, (h = this.latency.labels(route)));
+    h.observe(seconds);
+  }
+
   caller(id: string | null): string {
     if (id === null) return "none";
     if (this.#callers.has(id)) return id;

@@ -330,8 +330,7 @@ export class InferenceProxy {
       const seconds = rec.latencyMs / 1000;
       const routeName = route?.name ?? "none";
       const callerLabel = this.d.metrics.caller(caller?.id ?? null);
-      this.d.metrics.requests.inc({ route: routeName, caller: callerLabel, status: String(rec.status) });
-      this.d.metrics.latency.observe({ route: routeName }, seconds);
+      this.d.metrics.count(routeName, callerLabel, rec.status, seconds);
       this.d.audit.write(rec);
       if (route && caller) this.#count(route.name, caller.id, rec);
     }

@@ -1,0 +1,211 @@
+// The inference proxy under load, beside nginx configured as an mTLS reverse proxy in front of the
+// same upstream, driven by the same Node mTLS driver (bench/proxy-driver.ts, its own process; wrk
+// cannot present client certificates): requests/s and latency with keep-alive connections (the
+// upstream directly, through Signet, through nginx), and TLS handshakes/s with client certificates,
+// full and resumed. Each server runs in its own processes, with two workers each (both cores).
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { generateKeyPairSync } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { buildCsr, toPem } from "../ca/x509/index.js";
+import { admin, freePort } from "../test/support/acme.js";
+import { startTestServer } from "../test/support/server.js";
+
+export interface ProxyBenchLine {
+  target: string;
+  perSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+}
+
+export interface ProxyBenchResult {
+  requests: ProxyBenchLine[];
+  handshakes: Array<{ target: string; mode: "full" | "resumed"; perSecond: number; resumedPct: number; errors: number }>;
+  connections: number;
+  seconds: number;
+  nginx: boolean;
+}
+
+export function haveNginx(): boolean {
+  try {
+    execFileSync("nginx", ["-v"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const root = join(import.meta.dirname, "..");
+
+function node(args: string[], env: Record<string, string> = {}): ChildProcess {
+  return spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+}
+
+function waitFor(p: ChildProcess, re: RegExp, what: string, ms = 60_000): Promise<RegExpExecArray> {
+  return new Promise((resolve, reject) => {
+    let out = "";
+    const t = setTimeout(() => reject(new Error(`${what} did not start: ${out.slice(-2000)}`)), ms);
+    const on = (d: Buffer) => {
+      out += d.toString();
+      const m = re.exec(out);
+      if (m) {
+        clearTimeout(t);
+        resolve(m);
+      }
+    };
+    p.stdout!.on("data", on);
+    p.stderr!.on("data", on);
+    p.once("exit", (code) => reject(new Error(`${what} exited with ${code}: ${out.slice(-2000)}`)));
+  });
+}
+
+function drive(args: Record<string, unknown>): Promise<Record<string, number>> {
+  return new Promise((resolve, reject) => {
+    const p = node(["--import", "tsx", "bench/proxy-driver.ts", JSON.stringify(args)]);
+    let out = "";
+    p.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+    p.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+    p.once("exit", (code) => {
+      const line = out.trim().split("\n").reverse().find((l) => l.startsWith("{"));
+      if (code === 0 && line) resolve(JSON.parse(line) as Record<string, number>);
+      else reject(new Error(`driver failed (${code}): ${out.slice(-1000)}`));
+    });
+  });
+}
+
+export async function benchProxy(opts: { seconds: number; connections: number; handshakeSeconds: number; handshakeConnections: number }): Promise<ProxyBenchResult> {
+  if (!existsSync(join(root, "dist", "src", "cli", "run.js"))) throw new Error("the proxy benchmark runs the built CLI: npm run build first");
+  const dir = mkdtempSync(join(tmpdir(), "signet-proxy-bench-"));
+  const signet = await startTestServer();
+  const procs: ChildProcess[] = [];
+  try {
+    // Certificates from this Signet: the servers' (both proxies use the same) and the client's.
+    const issue = async (cn: string, body: Record<string, unknown>) => {
+      const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+      const csr = toPem("CERTIFICATE REQUEST", buildCsr({ privateKey, publicKey, keyAlgorithm: "P-256", subject: [{ type: "CN", value: cn }], ...(body.sans ? { sans: body.sans as { dns: string[]; ip: string[] } } : {}) }));
+      const { sans: _s, ...rest } = body;
+      const r = await admin<{ chainPem: string }>(signet, "POST", "/admin/v1/certificates", { csr, ...rest });
+      if (r.status !== 201) throw new Error(`issue ${cn}: ${JSON.stringify(r.body)}`);
+      writeFileSync(join(dir, `${cn}.crt`), r.body.chainPem);
+      writeFileSync(join(dir, `${cn}.key`), privateKey.export({ format: "pem", type: "pkcs8" }));
+    };
+    await issue("localhost", { provisioner: "signet-system", profile: "server", sans: { dns: ["localhost"], ip: ["127.0.0.1"] } });
+    await issue("bench-client", { profile: "client", roles: ["inference:invoke"], spiffeId: "spiffe://signet.internal/bench/client" });
+    const trust = join(dir, "trust.pem");
+    const roots = await (await fetch(`${signet.httpUrl}/roots.pem`)).text();
+    const inters = await (await fetch(`${signet.httpUrl}/intermediates.pem`)).text();
+    writeFileSync(trust, roots + inters);
+
+    // The upstream: the OpenAI-compatible stub, in its own process.
+    const up = node(["--import", "tsx", "-e", "const { startDemoUpstream } = await import('./src/proxy/demo-upstream.ts'); const u = await startDemoUpstream({ name: 'bench' }); console.log('UPSTREAM ' + u.port);"]);
+    procs.push(up);
+    const upPort = Number((await waitFor(up, /UPSTREAM (\d+)/, "the upstream"))[1]);
+
+    // Signet's proxy: the built CLI, two workers.
+    const proxyPort = await freePort();
+    const config = join(dir, "proxy.json");
+    writeFileSync(
+      config,
+      JSON.stringify({
+        host: "127.0.0.1",
+        port: proxyPort,
+        workers: 2,
+        tls: { certFile: join(dir, "localhost.crt"), keyFile: join(dir, "localhost.key") },
+        trustBundleFile: trust,
+        signet: { url: signet.httpsUrl, httpUrl: signet.httpUrl },
+        metrics: { port: 0 },
+        upstreams: { bench: { targets: [`http://127.0.0.1:${upPort}`], connections: 128 } },
+        routes: [{ name: "bench", pathPrefix: "/v1/", upstream: "bench" }],
+        auditFile: join(dir, "inference.log"),
+      }),
+    );
+    const sp = node(["bin/signet.js", "proxy", "--config", config, "--json"], { ...signet.env, SIGNET_LOG_LEVEL: "warn" });
+    procs.push(sp);
+    await waitFor(sp, /"port":\d+/, "signet proxy");
+
+    // nginx as an mTLS reverse proxy, two workers, upstream keep-alive.
+    let nginxPort: number | null = null;
+    if (haveNginx()) {
+      nginxPort = await freePort();
+      const prefix = join(dir, "nginx");
+      mkdirSync(join(prefix, "tmp"), { recursive: true });
+      writeFileSync(
+        join(prefix, "nginx.conf"),
+        `user root;
+worker_processes 2;
+daemon off;
+pid ${prefix}/nginx.pid;
+error_log ${prefix}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${prefix}/tmp/body; proxy_temp_path ${prefix}/tmp/proxy; fastcgi_temp_path ${prefix}/tmp/fcgi; uwsgi_temp_path ${prefix}/tmp/uwsgi; scgi_temp_path ${prefix}/tmp/scgi;
+  upstream bench { server 127.0.0.1:${upPort}; keepalive 128; }
+  server {
+    listen 127.0.0.1:${nginxPort} ssl;
+    ssl_certificate ${dir}/localhost.crt;
+    ssl_certificate_key ${dir}/localhost.key;
+    ssl_client_certificate ${trust};
+    ssl_verify_client on;
+    ssl_verify_depth 3;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_cache shared:SSL:10m;
+    ssl_session_tickets on;
+    keepalive_requests 100000;
+    location / { proxy_pass http://bench; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }
+  }
+}
+`,
+      );
+      const ng = spawn("nginx", ["-p", prefix, "-c", join(prefix, "nginx.conf")], { stdio: ["ignore", "pipe", "pipe"] });
+      procs.push(ng);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+
+    const common = { caFile: trust, certFile: join(dir, "bench-client.crt"), keyFile: join(dir, "bench-client.key"), seconds: opts.seconds, warmupSeconds: 2, path: "/v1/chat/completions" };
+    const targets: Array<[string, string]> = [
+      ["upstream directly (http)", `http://127.0.0.1:${upPort}`],
+      ["Signet proxy (mTLS)", `https://127.0.0.1:${proxyPort}`],
+      ...(nginxPort ? ([["nginx (mTLS)", `https://127.0.0.1:${nginxPort}`]] as Array<[string, string]>) : []),
+    ];
+    const requests: ProxyBenchLine[] = [];
+    for (const [target, url] of targets) {
+      const r = await drive({ ...common, mode: "requests", url, connections: opts.connections });
+      requests.push({ target, perSecond: r.perSecond!, p50Ms: r.p50Ms!, p99Ms: r.p99Ms!, errors: r.errors! });
+    }
+    const handshakes: ProxyBenchResult["handshakes"] = [];
+    for (const [target, url] of targets.slice(1)) {
+      for (const mode of ["full", "resumed"] as const) {
+        const r = await drive({ ...common, mode: "handshakes", url, connections: opts.handshakeConnections, seconds: opts.handshakeSeconds, resume: mode === "resumed" });
+        handshakes.push({ target, mode, perSecond: r.perSecond!, resumedPct: r.resumedPct!, errors: r.errors! });
+      }
+    }
+    return { requests, handshakes, connections: opts.connections, seconds: opts.seconds, nginx: nginxPort !== null };
+  } finally {
+    for (const p of procs) p.kill("SIGTERM");
+    await new Promise((r) => setTimeout(r, 300));
+    await signet.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export function printProxyBench(r: ProxyBenchResult): void {
+  for (const l of r.requests) console.log(`${l.target.padEnd(26)} ${String(l.perSecond).padStart(7)} requests/s   p50 ${l.p50Ms} ms   p99 ${l.p99Ms} ms${l.errors ? `   errors ${l.errors}` : ""}`);
+  const direct = r.requests[0];
+  const signet = r.requests.find((l) => l.target.startsWith("Signet"));
+  const nginx = r.requests.find((l) => l.target.startsWith("nginx"));
+  if (signet && nginx) console.log(`Signet / nginx: ${Math.round((signet.perSecond / nginx.perSecond) * 100)}% of nginx's requests/s`);
+  if (signet && direct) console.log(`added p99 over the upstream directly: Signet ${(signet.p99Ms - direct.p99Ms).toFixed(2)} ms${nginx ? `, nginx ${(nginx.p99Ms - direct.p99Ms).toFixed(2)} ms` : ""}`);
+  for (const h of r.handshakes) console.log(`${h.target.padEnd(26)} ${h.mode.padEnd(8)} ${String(h.perSecond).padStart(6)} mTLS handshakes/s${h.mode === "resumed" ? `   (${h.resumedPct}% resumed)` : ""}${h.errors ? `   errors ${h.errors}` : ""}`);
+}
+
+export function proxyBenchFromEnv() {
+  return {
+    seconds: Number(process.env.BENCH_PROXY_SECONDS ?? 10),
+    connections: Number(process.env.BENCH_PROXY_CONNECTIONS ?? 64),
+    handshakeSeconds: Number(process.env.BENCH_PROXY_HANDSHAKE_SECONDS ?? 5),
+    handshakeConnections: Number(process.env.BENCH_PROXY_HANDSHAKE_CONNECTIONS ?? 16),
+  };
+}
