@@ -5,7 +5,7 @@
 // full and resumed. Each server runs in its own processes, with two workers each (both cores).
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildCsr, toPem } from "../ca/x509/index.js";
@@ -18,6 +18,8 @@ export interface ProxyBenchLine {
   p50Ms: number;
   p99Ms: number;
   errors: number;
+  /** CPU the server (all its processes) spent per request, in µs. */
+  serverCpuUsPerRequest: number | null;
 }
 
 export interface ProxyBenchResult {
@@ -59,6 +61,30 @@ function waitFor(p: ChildProcess, re: RegExp, what: string, ms = 60_000): Promis
     p.stderr!.on("data", on);
     p.once("exit", (code) => reject(new Error(`${what} exited with ${code}: ${out.slice(-2000)}`)));
   });
+}
+
+/** CPU seconds used so far by a process and its children (cluster workers, nginx workers). */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  const read = (p: number) => {
+    try {
+      const f = readFileSync(`/proc/${p}/stat`, "utf8");
+      const fields = f.slice(f.lastIndexOf(")") + 2).split(" ");
+      return (Number(fields[11]) + Number(fields[12])) / 100;
+    } catch {
+      return 0;
+    }
+  };
+  let total = read(pid);
+  try {
+    for (const t of readdirSync(`/proc/${pid}/task`)) {
+      const kids = readFileSync(`/proc/${pid}/task/${t}/children`, "utf8").trim();
+      for (const k of kids ? kids.split(/\s+/) : []) total += read(Number(k));
+    }
+  } catch {
+    // not Linux, or gone
+  }
+  return total;
 }
 
 function drive(args: Record<string, unknown>): Promise<Record<string, number>> {
@@ -111,7 +137,8 @@ export async function benchProxy(opts: { seconds: number; connections: number; h
       JSON.stringify({
         host: "127.0.0.1",
         port: proxyPort,
-        workers: 2,
+        // BENCH_PROXY_PROFILE=DIR: one worker under --cpu-prof, the profile written to DIR at exit.
+        workers: process.env.BENCH_PROXY_PROFILE ? 1 : 2,
         tls: { certFile: join(dir, "localhost.crt"), keyFile: join(dir, "localhost.key") },
         trustBundleFile: trust,
         signet: { url: signet.httpsUrl, httpUrl: signet.httpUrl },
@@ -121,7 +148,8 @@ export async function benchProxy(opts: { seconds: number; connections: number; h
         auditFile: join(dir, "inference.log"),
       }),
     );
-    const sp = node(["bin/signet.js", "proxy", "--config", config, "--json"], { ...signet.env, SIGNET_LOG_LEVEL: "warn" });
+    const profile = process.env.BENCH_PROXY_PROFILE;
+    const sp = node([...(profile ? ["--cpu-prof", "--cpu-prof-dir", profile] : []), "bin/signet.js", "proxy", "--config", config, "--json"], { ...signet.env, SIGNET_LOG_LEVEL: "warn" });
     procs.push(sp);
     await waitFor(sp, /"port":\d+/, "signet proxy");
 
@@ -165,15 +193,19 @@ http {
     }
 
     const common = { caFile: trust, certFile: join(dir, "bench-client.crt"), keyFile: join(dir, "bench-client.key"), seconds: opts.seconds, warmupSeconds: 2, path: "/v1/chat/completions" };
-    const targets: Array<[string, string]> = [
-      ["upstream directly (http)", `http://127.0.0.1:${upPort}`],
-      ["Signet proxy (mTLS)", `https://127.0.0.1:${proxyPort}`],
-      ...(nginxPort ? ([["nginx (mTLS)", `https://127.0.0.1:${nginxPort}`]] as Array<[string, string]>) : []),
+    const targets: Array<[string, string, number | undefined]> = [
+      ["upstream directly (http)", `http://127.0.0.1:${upPort}`, up.pid],
+      ["Signet proxy (mTLS)", `https://127.0.0.1:${proxyPort}`, sp.pid],
+      ...(nginxPort ? ([["nginx (mTLS)", `https://127.0.0.1:${nginxPort}`, procs.at(-1)!.pid]] as Array<[string, string, number | undefined]>) : []),
     ];
     const requests: ProxyBenchLine[] = [];
-    for (const [target, url] of targets) {
+    for (const [target, url, pid] of targets) {
+      const before = cpuSeconds(pid);
       const r = await drive({ ...common, mode: "requests", url, connections: opts.connections });
-      requests.push({ target, perSecond: r.perSecond!, p50Ms: r.p50Ms!, p99Ms: r.p99Ms!, errors: r.errors! });
+      // Warm-up included: the driver runs warmupSeconds + seconds; requests/s covers only `seconds`.
+      const used = cpuSeconds(pid) - before;
+      const requestsDone = r.perSecond! * (opts.seconds + common.warmupSeconds);
+      requests.push({ target, perSecond: r.perSecond!, p50Ms: r.p50Ms!, p99Ms: r.p99Ms!, errors: r.errors!, serverCpuUsPerRequest: requestsDone > 0 ? Math.round((used / requestsDone) * 1e6) : null });
     }
     const handshakes: ProxyBenchResult["handshakes"] = [];
     for (const [target, url] of targets.slice(1)) {
@@ -192,7 +224,8 @@ http {
 }
 
 export function printProxyBench(r: ProxyBenchResult): void {
-  for (const l of r.requests) console.log(`${l.target.padEnd(26)} ${String(l.perSecond).padStart(7)} requests/s   p50 ${l.p50Ms} ms   p99 ${l.p99Ms} ms${l.errors ? `   errors ${l.errors}` : ""}`);
+  for (const l of r.requests)
+    console.log(`${l.target.padEnd(26)} ${String(l.perSecond).padStart(7)} requests/s   p50 ${l.p50Ms} ms   p99 ${l.p99Ms} ms   server CPU ${l.serverCpuUsPerRequest ?? "?"} µs/request${l.errors ? `   errors ${l.errors}` : ""}`);
   const direct = r.requests[0];
   const signet = r.requests.find((l) => l.target.startsWith("Signet"));
   const nginx = r.requests.find((l) => l.target.startsWith("nginx"));

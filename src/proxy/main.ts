@@ -98,14 +98,17 @@ export async function startProxy(
   if (client) {
     // Revocations: everything current first, then a long poll answered as each one commits.
     let cursor = "0";
+    let caughtUp = false;
     let lastCrl = 0;
     const cas = (material.ca.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((p) => new X509Certificate(p));
     client.follow(
       "revocations",
       async () => {
-        const page = await client.revocations(cursor, cursor === "0" ? 0 : 25);
+        // Pages at once until caught up (a full page says `more`), then a long poll.
+        const page = await client.revocations(cursor, caughtUp ? 25 : 0);
         for (const item of page.items) proxy.revoke(item.serial);
         cursor = page.cursor;
+        caughtUp = !page.more;
       },
       (failingMs) => {
         // The feed is down: the CRLs (signed, from the HTTP port) stand in until it is back.
