@@ -24,6 +24,9 @@ export interface ProxyBenchLine {
 
 export interface ProxyBenchResult {
   requests: ProxyBenchLine[];
+  /** The same at `latencyConnections` (unsaturated): the added latency. */
+  latency: ProxyBenchLine[];
+  latencyConnections: number;
   handshakes: Array<{ target: string; mode: "full" | "resumed"; perSecond: number; resumedPct: number; errors: number }>;
   connections: number;
   seconds: number;
@@ -101,7 +104,7 @@ function drive(args: Record<string, unknown>): Promise<Record<string, number>> {
   });
 }
 
-export async function benchProxy(opts: { seconds: number; connections: number; handshakeSeconds: number; handshakeConnections: number }): Promise<ProxyBenchResult> {
+export async function benchProxy(opts: { seconds: number; connections: number; latencyConnections: number; handshakeSeconds: number; handshakeConnections: number }): Promise<ProxyBenchResult> {
   if (!existsSync(join(root, "dist", "src", "cli", "run.js"))) throw new Error("the proxy benchmark runs the built CLI: npm run build first");
   const dir = mkdtempSync(join(tmpdir(), "signet-proxy-bench-"));
   const signet = await startTestServer();
@@ -199,6 +202,12 @@ http {
       ...(nginxPort ? ([["nginx (mTLS)", `https://127.0.0.1:${nginxPort}`, procs.at(-1)!.pid]] as Array<[string, string, number | undefined]>) : []),
     ];
     const requests: ProxyBenchLine[] = [];
+    // Latency unsaturated (a few connections), then throughput with many.
+    const latency: ProxyBenchLine[] = [];
+    for (const [target, url] of targets) {
+      const r = await drive({ ...common, mode: "requests", url, connections: opts.latencyConnections });
+      latency.push({ target, perSecond: r.perSecond!, p50Ms: r.p50Ms!, p99Ms: r.p99Ms!, errors: r.errors!, serverCpuUsPerRequest: null });
+    }
     for (const [target, url, pid] of targets) {
       const before = cpuSeconds(pid);
       const r = await drive({ ...common, mode: "requests", url, connections: opts.connections });
@@ -214,7 +223,7 @@ http {
         handshakes.push({ target, mode, perSecond: r.perSecond!, resumedPct: r.resumedPct!, errors: r.errors! });
       }
     }
-    return { requests, handshakes, connections: opts.connections, seconds: opts.seconds, nginx: nginxPort !== null };
+    return { requests, latency, handshakes, connections: opts.connections, latencyConnections: opts.latencyConnections, seconds: opts.seconds, nginx: nginxPort !== null };
   } finally {
     for (const p of procs) p.kill("SIGTERM");
     await new Promise((r) => setTimeout(r, 300));
@@ -224,13 +233,18 @@ http {
 }
 
 export function printProxyBench(r: ProxyBenchResult): void {
+  console.log(`latency at ${r.latencyConnections} connections:`);
+  for (const l of r.latency) console.log(`${l.target.padEnd(26)} ${String(l.perSecond).padStart(7)} requests/s   p50 ${l.p50Ms} ms   p99 ${l.p99Ms} ms${l.errors ? `   errors ${l.errors}` : ""}`);
+  const [ld, ls, ln] = [r.latency[0], r.latency.find((l) => l.target.startsWith("Signet")), r.latency.find((l) => l.target.startsWith("nginx"))];
+  if (ld && ls) console.log(`added p99 over the upstream directly: Signet ${(ls.p99Ms - ld.p99Ms).toFixed(2)} ms${ln ? `, nginx ${(ln.p99Ms - ld.p99Ms).toFixed(2)} ms` : ""}; added p50: Signet ${(ls.p50Ms - ld.p50Ms).toFixed(2)} ms${ln ? `, nginx ${(ln.p50Ms - ld.p50Ms).toFixed(2)} ms` : ""}`);
+  console.log(`throughput at ${r.connections} connections:`);
   for (const l of r.requests)
     console.log(`${l.target.padEnd(26)} ${String(l.perSecond).padStart(7)} requests/s   p50 ${l.p50Ms} ms   p99 ${l.p99Ms} ms   server CPU ${l.serverCpuUsPerRequest ?? "?"} µs/request${l.errors ? `   errors ${l.errors}` : ""}`);
   const direct = r.requests[0];
   const signet = r.requests.find((l) => l.target.startsWith("Signet"));
   const nginx = r.requests.find((l) => l.target.startsWith("nginx"));
   if (signet && nginx) console.log(`Signet / nginx: ${Math.round((signet.perSecond / nginx.perSecond) * 100)}% of nginx's requests/s`);
-  if (signet && direct) console.log(`added p99 over the upstream directly: Signet ${(signet.p99Ms - direct.p99Ms).toFixed(2)} ms${nginx ? `, nginx ${(nginx.p99Ms - direct.p99Ms).toFixed(2)} ms` : ""}`);
+  void direct;
   for (const h of r.handshakes) console.log(`${h.target.padEnd(26)} ${h.mode.padEnd(8)} ${String(h.perSecond).padStart(6)} mTLS handshakes/s${h.mode === "resumed" ? `   (${h.resumedPct}% resumed)` : ""}${h.errors ? `   errors ${h.errors}` : ""}`);
 }
 
@@ -238,6 +252,7 @@ export function proxyBenchFromEnv() {
   return {
     seconds: Number(process.env.BENCH_PROXY_SECONDS ?? 10),
     connections: Number(process.env.BENCH_PROXY_CONNECTIONS ?? 64),
+    latencyConnections: Number(process.env.BENCH_PROXY_LATENCY_CONNECTIONS ?? 4),
     handshakeSeconds: Number(process.env.BENCH_PROXY_HANDSHAKE_SECONDS ?? 5),
     handshakeConnections: Number(process.env.BENCH_PROXY_HANDSHAKE_CONNECTIONS ?? 16),
   };

@@ -1,7 +1,7 @@
 // The inference proxy end to end: a real Signet issues the client certificates and access tokens,
 // the proxy follows it (revocations, tokens, API routes), and OpenAI-compatible stub upstreams answer
 // (src/proxy/demo-upstream.ts). Every policy level, every limit and every kind of bad input.
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -77,6 +77,11 @@ describe("inference proxy", () => {
     expect(r.status, JSON.stringify(r.body)).toBe(201);
     return r.body;
   };
+  /** The audit records written so far (they are written in batches, every 200 ms at most). */
+  const auditLines = (): Array<Record<string, any>> => {
+    if (!existsSync(bed.auditFile)) return [];
+    return readFileSync(bed.auditFile, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>);
+  };
   const code = (r: { json(): unknown }) => (r.json() as { error: { code: string } }).error.code;
   /** A token the proxy knows of (it follows Signet's state; a new token reaches it in milliseconds). */
   const liveToken = async (routes: string[], extra: Record<string, unknown> = {}) => {
@@ -93,7 +98,7 @@ describe("inference proxy", () => {
     expect(bed.upstreams[0]!.lastHeaders!["x-signet-caller"]).toBe("spiffe://signet.internal/agent/alice");
     expect(bed.upstreams[0]!.lastHeaders!.authorization).toBeUndefined();
     const rec = await eventually(async () => {
-      const lines = readFileSync(bed.auditFile, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, any>);
+      const lines = auditLines();
       return lines.find((l) => l.caller?.serial === alice.serial && l.status === 200) ?? null;
     });
     expect(rec).toMatchObject({ route: "chat", model: "echo-1", operation: "chat.completions", decision: { allow: true }, rateLimit: { outcome: "allowed" }, upstream: bed.upstreams[0]!.url });
@@ -138,7 +143,7 @@ describe("inference proxy", () => {
     expect((await bed.call("/limited/v1/models", { token: t.token })).status).toBe(401);
     // Content logging is the route's choice ("open" opts in).
     const rec = await eventually(async () => {
-      const lines = readFileSync(bed.auditFile, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, any>);
+      const lines = auditLines();
       return lines.find((l) => l.caller?.tokenId === t.id && l.status === 200 && l.operation === "chat.completions") ?? null;
     });
     expect(rec.input).toContain("partner");
@@ -335,6 +340,7 @@ describe("inference proxy", () => {
     expect(metrics.text).toMatch(/signet_proxy_upstream_healthy\{upstream="pair",target="[^"]+"\} 1/);
     expect(metrics.text).toMatch(/signet_proxy_tokens_total\{route="chat",caller="[^"]+",kind="completion"\} \d+/);
     expect(metrics.text).toMatch(/signet_proxy_request_duration_seconds_bucket/);
+    await new Promise((r) => setTimeout(r, 300));
     const log = readFileSync(bed.auditFile, "utf8");
     const v = verifyInferenceLog(log);
     expect(v.ok, v.problem ?? "").toBe(true);

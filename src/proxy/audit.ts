@@ -40,7 +40,21 @@ export class InferenceAudit {
   constructor(destination: string | null) {
     this.chain = `${process.pid}-${randomBytes(4).toString("hex")}`;
     this.#prev = genesis(this.chain);
-    this.#out = destination === null ? pino.destination({ dest: 1, sync: false }) : pino.destination({ dest: destination, mkdir: true, append: true, sync: false });
+    // Lines are written in batches (a write per 8 KiB, or every 200 ms): one write per inference
+    // cost a third of the proxy's CPU. A crash can lose at most the last 200 ms of records.
+    const opts = { minLength: 8 * 1024, sync: false } as const;
+    this.#out = destination === null ? pino.destination({ dest: 1, ...opts }) : pino.destination({ dest: destination, mkdir: true, append: true, ...opts });
+    this.#timer = setInterval(() => {
+      if ((this.#out as unknown as { fd: number }).fd >= 0) this.#out.flush();
+    }, 200);
+    this.#timer.unref();
+  }
+
+  readonly #timer: NodeJS.Timeout;
+
+  close(): Promise<void> {
+    clearInterval(this.#timer);
+    return this.flush();
   }
 
   write(r: InferenceRecord): void {

@@ -176,7 +176,7 @@ export async function startProxy(
       await client?.close();
       await proxy.close();
       await limiter.close();
-      await audit.flush();
+      await audit.close();
       if (metricsServer) await new Promise<void>((r) => metricsServer!.close(() => r()));
     },
   };

@@ -8,6 +8,7 @@
 // Revocations arrive from Signet's live feed: the certificate is refused from then on, and every open
 // connection that presented it is closed.
 import { createHash, randomUUID } from "node:crypto";
+import { EventEmitter } from "node:events";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer as createHttpsServer, type Server } from "node:https";
 import type { TLSSocket } from "node:tls";
@@ -52,6 +53,16 @@ interface Bucket {
 const MAX_RESPONSE_BYTES = 32 * 1024 * 1024;
 const DEFAULT_COMPLETION_ESTIMATE = 256;
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "host", "authorization", "content-length"]);
+
+/** Cancels an upstream request (undici listens for "abort"). */
+class Cancel extends EventEmitter {
+  aborted = false;
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.emit("abort");
+  }
+}
 
 /** Refusals: an OpenAI-style error body with a reason code. */
 class Refusal extends Error {
@@ -415,7 +426,8 @@ export class InferenceProxy {
     if (body) headers["content-length"] = String(body.length);
     const q = url.indexOf("?");
     const path = route.upstreamPrefix + rest + (q < 0 ? "" : url.slice(q));
-    const ac = new AbortController();
+    // undici takes an EventEmitter as its signal: much cheaper than an AbortController per request.
+    const ac = new Cancel();
     const onClose = () => {
       if (!res.writableFinished) ac.abort();
     };
@@ -429,10 +441,10 @@ export class InferenceProxy {
       tried.add(target);
       target.outstanding++;
       try {
-        upstream = await target.pool.request({ path, method: (req.method ?? "GET") as Dispatcher.HttpMethod, headers, body, signal: ac.signal });
+        upstream = await target.pool.request({ path, method: (req.method ?? "GET") as Dispatcher.HttpMethod, headers, body, signal: ac });
       } catch (err) {
         target.outstanding--;
-        if (ac.signal.aborted) throw new Refusal(499, "client_closed", "the client went away", {}, "client_closed");
+        if (ac.aborted) throw new Refusal(499, "client_closed", "the client went away", {}, "client_closed");
         // Retry only where nothing reached the upstream.
         if (connectFailure(err)) {
           pool.markDown(target);
@@ -451,7 +463,7 @@ export class InferenceProxy {
     }
   }
 
-  async #answer(res: ServerResponse, up: Dispatcher.ResponseData, checked: CheckedRequest, route: RouteConfig, rec: InferenceRecord, ac: AbortController): Promise<Usage | null> {
+  async #answer(res: ServerResponse, up: Dispatcher.ResponseData, checked: CheckedRequest, route: RouteConfig, rec: InferenceRecord, ac: Cancel): Promise<Usage | null> {
     const type = String(up.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
     const hash = createHash("sha256");
     if (checked.stream && up.statusCode === 200) {
@@ -480,7 +492,7 @@ export class InferenceProxy {
           if (!res.write(buf)) await new Promise<void>((r) => res.once("drain", r));
         }
       } catch (err) {
-        if (!ac.signal.aborted) throw err;
+        if (!ac.aborted) throw err;
         if (rec.error === null) rec.error = "client_closed";
       }
       if (!res.writableEnded && !res.destroyed) res.end();
