@@ -7,6 +7,7 @@ import { benchOcsp, haveWrk } from "./ocsp.js";
 import { benchAcme } from "./acme-compare.js";
 import { havePebble } from "./pebble.js";
 import { benchScep, describeScepBench, printScepBench, scepBenchFromEnv } from "./scep.js";
+import { benchProxy, printProxyBench, proxyBenchFromEnv } from "./proxy.js";
 
 const total = Number(process.env.BENCH_TOTAL ?? 10_000);
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 256);
@@ -75,6 +76,13 @@ if (!haveWrk()) {
   const o = { ...scepBenchFromEnv(), pgBase };
   console.log(`\n${describeScepBench(o)}`);
   printScepBench(await benchScep(o));
+}
+
+// The inference proxy beside nginx (mTLS reverse proxy), the same driver and upstream.
+{
+  const o = proxyBenchFromEnv();
+  console.log(`\ninference proxy vs nginx (both mTLS, two workers each; the Node mTLS driver in its own process; the OpenAI-compatible stub upstream in its own process):`);
+  printProxyBench(await benchProxy(o));
 }
 
 function printCrl(r: CrlResult): void {

@@ -328,6 +328,70 @@ describe("inference proxy", () => {
     await eventually(async () => (await bed.call("/dev/v1/models", { cert: alice })).status === 404 || null);
   });
 
+  it("hot-reloads the policy; a broken edit is refused and the version in force stays", async () => {
+    const file = bed.config.policyFile;
+    const original = readFileSync(file, "utf8");
+    try {
+      writeFileSync(file, `${original}\n@id("maintenance")\n@reason("the chat route is in maintenance")\nforbid (principal, action, resource == Route::"chat");\n`);
+      await eventually(async () => {
+        const r = await bed.call("/v1/models", { cert: alice });
+        return r.status === 403 && code(r) === "maintenance" ? true : null;
+      }, 8000);
+      writeFileSync(file, "permit (principal, action, resource) when { ");
+      await new Promise((r) => setTimeout(r, 2500));
+      // Still the last good version.
+      expect(code(await bed.call("/v1/models", { cert: alice }))).toBe("maintenance");
+    } finally {
+      writeFileSync(file, original);
+    }
+    await eventually(async () => (await bed.call("/v1/models", { cert: alice })).status === 200 || null, 8000);
+  });
+
+  it("falls back to the CRLs when the revocation feed is unreachable", async () => {
+    // A second proxy whose Signet API address is dead; only the HTTP port (CRLs) answers.
+    const { generateKeyPairSync } = await import("node:crypto");
+    const { buildCsr, toPem } = await import("../ca/x509/index.js");
+    const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    const csr = toPem("CERTIFICATE REQUEST", buildCsr({ privateKey, publicKey, keyAlgorithm: "P-256", subject: [{ type: "CN", value: "localhost" }], sans: { dns: ["localhost"], ip: ["127.0.0.1"] } }));
+    const issued = await admin<{ chainPem: string }>(bed.signet, "POST", "/admin/v1/certificates", { csr, provisioner: "signet-system", profile: "server" });
+    const dir = bed.signet.home;
+    writeFileSync(join(dir, "fallback.crt"), issued.body.chainPem);
+    writeFileSync(join(dir, "fallback.key"), privateKey.export({ format: "pem", type: "pkcs8" }));
+    const bundle = (await fetchRaw(`${bed.signet.httpUrl}/roots.pem`)).text + (await fetchRaw(`${bed.signet.httpUrl}/intermediates.pem`)).text;
+    writeFileSync(join(dir, "fallback-trust.pem"), bundle);
+    const { parseProxyConfig } = await import("../src/proxy/config.js");
+    const { startProxy } = await import("../src/proxy/main.js");
+    const { createLogger } = await import("../src/log.js");
+    const { Writable } = await import("node:stream");
+    const config = parseProxyConfig(
+      {
+        host: "127.0.0.1",
+        port: 0,
+        metrics: { port: 0 },
+        tls: { certFile: join(dir, "fallback.crt"), keyFile: join(dir, "fallback.key") },
+        trustBundleFile: join(dir, "fallback-trust.pem"),
+        signet: { url: "https://127.0.0.1:9", httpUrl: bed.signet.httpUrl },
+        crlFallbackSeconds: 1,
+        auditFile: join(dir, "logs", "fallback.log"),
+        upstreams: { main: { targets: [bed.upstreams[0]!.url] } },
+        routes: [{ name: "chat", pathPrefix: "/v1/", upstream: "main" }],
+      },
+      { home: dir, httpsPort: 9, httpPort: 0, proxyPort: 0, env: {} },
+    );
+    const fallback = await startProxy(config, createLogger("info", new Writable({ write: (_c, _e, cb) => cb() })));
+    try {
+      const eve = await bed.client({ cn: "eve", roles: ["inference:invoke"] });
+      const ask = () => fetchRaw(`https://127.0.0.1:${fallback.port}/v1/models`, { ca: bed.signet.rootPem, cert: eve.cert, key: eve.key }).then((r) => r.status, () => 0);
+      expect(await ask()).toBe(200);
+      expect((await admin(bed.signet, "POST", `/admin/v1/certificates/${eve.serial}/revoke`, { reason: "keyCompromise" })).status).toBe(200);
+      // Refused (the connection cut) once the CRL has been read.
+      await eventually(async () => ((await ask()) === 0 ? true : null), 15_000);
+      expect(fallback.proxy.revokedCount).toBeGreaterThan(0);
+    } finally {
+      await fallback.close();
+    }
+  });
+
   it("reports usage to the admin API's summary, exposes metrics, and writes an intact hash chain", async () => {
     const summary = await eventually(async () => {
       const r = await admin<{ routes: Record<string, { requests: number }>; callers: Record<string, { requests: number }> }>(bed.signet, "GET", "/admin/v1/proxy/summary");
