@@ -5,6 +5,7 @@
 // full and resumed. Each server runs in its own processes, with two workers each (both cores).
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
+import { connect as tlsConnect } from "node:tls";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -24,6 +25,8 @@ export interface ProxyBenchLine {
 
 export interface ProxyBenchResult {
   requests: ProxyBenchLine[];
+  /** Revoked in Signet → the proxy closes the open connection that presented the certificate. */
+  revocation: { p50Ms: number; maxMs: number; rounds: number };
   /** The same at `latencyConnections` (unsaturated): the added latency. */
   latency: ProxyBenchLine[];
   latencyConnections: number;
@@ -223,7 +226,24 @@ http {
         handshakes.push({ target, mode, perSecond: r.perSecond!, resumedPct: r.resumedPct!, errors: r.errors! });
       }
     }
-    return { requests, latency, handshakes, connections: opts.connections, latencyConnections: opts.latencyConnections, seconds: opts.seconds, nginx: nginxPort !== null };
+    // Revocation: a caller with an open keep-alive connection is revoked in Signet; how long until
+    // the proxy closes that connection (the live feed, then the proxy's socket registry).
+    const revokeMs: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+      const csr = toPem("CERTIFICATE REQUEST", buildCsr({ privateKey, publicKey, keyAlgorithm: "P-256", subject: [{ type: "CN", value: `revokee-${i}` }] }));
+      const r = await admin<{ pem: string; certificate: { serial: string } }>(signet, "POST", "/admin/v1/certificates", { csr, profile: "client", roles: ["inference:invoke"] });
+      const socket = tlsConnect({ host: "127.0.0.1", port: proxyPort, ca: readFileSync(trust, "utf8"), cert: r.body.pem, key: privateKey.export({ format: "pem", type: "pkcs8" }).toString(), servername: "localhost" });
+      await new Promise<void>((resolve, reject) => socket.once("secureConnect", resolve).once("error", reject));
+      const closed = new Promise<number>((resolve) => socket.once("close", () => resolve(performance.now())));
+      socket.on("error", () => undefined);
+      const t0 = performance.now();
+      await admin(signet, "POST", `/admin/v1/certificates/${r.body.certificate.serial}/revoke`, { reason: "keyCompromise" });
+      revokeMs.push((await Promise.race([closed, new Promise<number>((res) => setTimeout(() => res(t0 + 10_000), 10_000))])) - t0);
+    }
+    revokeMs.sort((x, y) => x - y);
+    const revocation = { p50Ms: Math.round(revokeMs[Math.floor(revokeMs.length / 2)]!), maxMs: Math.round(revokeMs.at(-1)!), rounds: revokeMs.length };
+    return { revocation, requests, latency, handshakes, connections: opts.connections, latencyConnections: opts.latencyConnections, seconds: opts.seconds, nginx: nginxPort !== null };
   } finally {
     for (const p of procs) p.kill("SIGTERM");
     await new Promise((r) => setTimeout(r, 300));
@@ -245,6 +265,7 @@ export function printProxyBench(r: ProxyBenchResult): void {
   const nginx = r.requests.find((l) => l.target.startsWith("nginx"));
   if (signet && nginx) console.log(`Signet / nginx: ${Math.round((signet.perSecond / nginx.perSecond) * 100)}% of nginx's requests/s`);
   void direct;
+  console.log(`revoked in Signet → open connection closed by the proxy: p50 ${r.revocation.p50Ms} ms, max ${r.revocation.maxMs} ms (${r.revocation.rounds} revocations, admin API call included)`);
   for (const h of r.handshakes) console.log(`${h.target.padEnd(26)} ${h.mode.padEnd(8)} ${String(h.perSecond).padStart(6)} mTLS handshakes/s${h.mode === "resumed" ? `   (${h.resumedPct}% resumed)` : ""}${h.errors ? `   errors ${h.errors}` : ""}`);
 }
 

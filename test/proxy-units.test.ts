@@ -169,8 +169,10 @@ describe("the proxy policy", () => {
     expect(p.decide({ ...base, routeTenant: "acme", tenant: "acme" })).toEqual({ allow: true });
     expect(p.decide({ ...base, maxTokens: 5000 })).toMatchObject({ allow: false, code: "max-tokens-cap" });
     expect(p.decide({ ...base, auth: "token", roles: [], tools: true })).toMatchObject({ allow: false, code: "tools-for-partners" });
-    // Cached decisions are the same decisions.
+    // The cache keys on every field: the same caller with another field gets its own decision.
     expect(p.decide({ ...base, maxTokens: 5000 })).toMatchObject({ allow: false, code: "max-tokens-cap" });
+    expect(p.decide({ ...base, maxTokens: 100 })).toEqual({ allow: true });
+    expect(p.decide({ ...base, roles: ["inference:invoke,x"] })).toMatchObject({ allow: false, code: "no_permit" });
   });
   it("refuses a broken policy with the reason", () => {
     expect(() => ProxyPolicy.compile("permit (principal, action, resource) when { ")).toThrow(/does not parse/);

@@ -6,30 +6,13 @@ import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { verifyInferenceLog } from "../src/proxy/audit.js";
+import { DEFAULT_PROXY_POLICY } from "../src/proxy/authz.js";
 import { admin } from "./support/acme.js";
 import { fetchRaw } from "./support/server.js";
 import { chat, eventually, startProxyBed, type ClientCert, type ProxyBed } from "./support/proxy.js";
 
-// The default policy (src/proxy/authz.ts DEFAULT_PROXY_POLICY) and one action-level rule more.
-const POLICY = `
-@id("certificate-callers")
-permit (principal, action, resource) when { context.auth == "mtls" && context.roles.contains("inference:invoke") };
-
-@id("token-callers")
-permit (principal, action, resource) when { context.auth == "token" };
-
-@id("tenant-mismatch")
-@reason("the route belongs to another tenant")
-forbid (principal, action, resource) when { context.routeTenant != "" && context.tenant != context.routeTenant };
-
-@id("max-tokens-cap")
-@reason("max_tokens above 4096 is not allowed")
-forbid (principal, action, resource) when { context.maxTokens > 4096 };
-
-@id("tools-for-partners")
-@reason("tool calls are not allowed with access tokens")
-forbid (principal, action, resource) when { context.auth == "token" && context.tools };
-
+// The default policy and one action-level rule more.
+const POLICY = `${DEFAULT_PROXY_POLICY}
 @id("embeddings-need-role")
 @reason("embeddings need the inference:embed role")
 forbid (principal, action == Action::"embeddings", resource) when { context.auth == "mtls" && !context.roles.contains("inference:embed") };
@@ -189,7 +172,7 @@ describe("inference proxy", () => {
     expect(rv.status).toBe(200);
     await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error("the connection stayed open")), 5000))]);
     // A new connection with the certificate is cut off at once.
-    await expect(bed.call("/v1/models", { cert: bob })).rejects.toThrow();
+    await expect(bed.call("/v1/models", { cert: bob })).rejects.toThrow(/socket|ECONNRESET|EPIPE|hang up/);
     agent.destroy();
   });
 
@@ -217,9 +200,21 @@ describe("inference proxy", () => {
     expect(a.status, a.text).toBe(200);
     const b = await bed.call("/tokens/v1/chat/completions", { cert: dave, body: chat("x", { max_tokens: 100 }) });
     expect(b.status, "the first request's estimate was reconciled down to its real usage").toBe(200);
-    const big = await bed.call("/tokens/v1/chat/completions", { cert: dave, body: chat("x", { max_tokens: 400 }) });
+    // A stream in progress holds its estimate (about 120) until it ends; another request does not fit.
+    const held = httpsRequest(`${bed.url}/tokens/v1/chat/completions`, { method: "POST", ca: bed.signet.rootPem, cert: dave.cert, key: dave.key, headers: { "content-type": "application/json" }, agent: false });
+    held.on("error", () => undefined);
+    await new Promise<void>((resolve) => {
+      held.once("response", (res) => {
+        expect(res.statusCode).toBe(200);
+        res.once("data", () => resolve());
+      });
+      held.end(JSON.stringify({ ...chat("x", { max_tokens: 120 }), model: "slow-stream", stream: true }));
+    });
+    const big = await bed.call("/tokens/v1/chat/completions", { cert: dave, body: chat("x", { max_tokens: 100 }) });
+    held.destroy();
     expect(big.status).toBe(429);
     expect(code(big)).toBe("rate_limited_tokens");
+    expect(big.headers["ratelimit-limit"]).toBe("150");
   });
 
   it("refuses bad input before the upstream sees it", async () => {
@@ -243,6 +238,59 @@ describe("inference proxy", () => {
     expect(code(await bed.call("/nowhere", { cert: alice }))).toBe("no_route");
     expect(code(await bed.call("/v1/models"))).toBe("authentication_required");
     expect(bed.upstreams[0]!.requests.get("/v1/chat/completions") ?? 0).toBe(before);
+  });
+
+  it("refuses paths that could mean something else upstream, and a CN that poses as another identity", async () => {
+    // Sent as written (a URL object would resolve the dot segments before sending).
+    const raw = (path: string) =>
+      new Promise<{ status: number; json(): unknown }>((resolve, reject) => {
+        const req = httpsRequest({ host: "127.0.0.1", port: Number(new URL(bed.url).port), path, method: "GET", ca: bed.signet.rootPem, cert: alice.cert, key: alice.key, servername: "localhost", agent: false }, (res) => {
+          let text = "";
+          res.on("data", (c: Buffer) => (text += c.toString()));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, json: () => JSON.parse(text) }));
+        });
+        req.on("error", reject);
+        req.end();
+      });
+    for (const path of ["/v1/models/../../admin", "/v1/models/%2e%2e/%2e%2e/metrics", "/v1/models%2fx", "/v1//models", "/v1/models/..\\x"]) {
+      const r = await raw(path);
+      expect(r.status, path).toBe(400);
+      expect(code(r), path).toBe("bad_path");
+    }
+    expect(code(await bed.call("/v1x/models", { cert: alice }))).toBe("no_route");
+    const poser = await bed.client({ cn: "spiffe://signet.internal/agent/alice", roles: ["inference:invoke"] });
+    expect((await bed.call("/v1/chat/completions", { cert: poser, body: chat("who am i") })).status).toBe(200);
+    expect(bed.upstreams[0]!.lastHeaders!["x-signet-caller"]).toBe("cn:spiffe://signet.internal/agent/alice");
+  });
+
+  it("forwards no client headers but a short allowlist: no Expect, no spoofed forwarding headers, no compression", async () => {
+    const r = await bed.call("/v1/chat/completions", {
+      cert: alice,
+      body: chat("headers"),
+      headers: { expect: "100-continue", "accept-encoding": "gzip, br", "x-forwarded-for": "6.6.6.6", "x-signet-caller": "spiffe://evil", forwarded: "for=6.6.6.6", "x-request-id": "req-1", cookie: "a=b" },
+    });
+    expect(r.status, r.text).toBe(200);
+    const h = bed.upstreams[0]!.lastHeaders!;
+    expect(h["accept-encoding"]).toBe("identity");
+    expect(h["x-signet-caller"]).toBe("spiffe://signet.internal/agent/alice");
+    expect(h["x-forwarded-for"]).not.toContain("6.6.6.6");
+    expect(h.forwarded).toBeUndefined();
+    expect(h.cookie).toBeUndefined();
+    expect(h.expect).toBeUndefined();
+    expect(h["x-request-id"]).toBe("req-1");
+  });
+
+  it("gives the token estimate back when the upstream fails, and refuses a request that can never fit", async () => {
+    const erin = await bed.client({ cn: "erin", roles: ["inference:invoke"] });
+    // Five failures of 120 estimated tokens each would overrun the 150 burst if they were kept.
+    for (let i = 0; i < 5; i++) {
+      const r = await bed.call("/tokens/v1/chat/completions", { cert: erin, body: { ...chat("x", { max_tokens: 120 }), model: "broken-shape" } });
+      expect(r.status, r.text).toBe(502);
+    }
+    expect((await bed.call("/tokens/v1/chat/completions", { cert: erin, body: chat("x", { max_tokens: 120 }) })).status).toBe(200);
+    const never = await bed.call("/tokens/v1/chat/completions", { cert: erin, body: chat("x", { max_tokens: 1000 }) });
+    expect(never.status).toBe(400);
+    expect(code(never)).toBe("exceeds_token_limit");
   });
 
   it("a malformed upstream answer is a 502, not a pass-through; a broken stream ends with an error event", async () => {
@@ -378,10 +426,25 @@ describe("inference proxy", () => {
       },
       { home: dir, httpsPort: 9, httpPort: 0, proxyPort: 0, env: {} },
     );
+    // Revoked before the proxy starts: it reads the CRLs before it serves anything.
+    const frank = await bed.client({ cn: "frank", roles: ["inference:invoke"] });
+    expect((await admin(bed.signet, "POST", `/admin/v1/certificates/${frank.serial}/revoke`, { reason: "keyCompromise" })).status).toBe(200);
+    // Signet publishes it in its delta CRL moments later.
+    const { crlSerials } = await import("../src/proxy/signet-client.js");
+    const { X509Certificate } = await import("node:crypto");
+    const { parseCertificate } = await import("../ca/x509/index.js");
+    const issuing = new X509Certificate((await fetchRaw(`${bed.signet.httpUrl}/intermediates.pem`)).text);
+    const ski = parseCertificate(issuing.raw).subjectKeyId!.toString("hex");
+    await eventually(async () => {
+      const all = [...(await crlSerials(bed.signet.httpUrl, ski, issuing, "full")), ...(await crlSerials(bed.signet.httpUrl, ski, issuing, "delta").catch(() => []))];
+      return all.includes(frank.serial) || null;
+    }, 15_000);
     const fallback = await startProxy(config, createLogger("info", new Writable({ write: (_c, _e, cb) => cb() })));
     try {
+      const as = (c: ClientCert) => fetchRaw(`https://127.0.0.1:${fallback.port}/v1/models`, { ca: bed.signet.rootPem, cert: c.cert, key: c.key }).then((r) => r.status, () => 0);
+      expect(await as(frank)).toBe(0);
       const eve = await bed.client({ cn: "eve", roles: ["inference:invoke"] });
-      const ask = () => fetchRaw(`https://127.0.0.1:${fallback.port}/v1/models`, { ca: bed.signet.rootPem, cert: eve.cert, key: eve.key }).then((r) => r.status, () => 0);
+      const ask = () => as(eve);
       expect(await ask()).toBe(200);
       expect((await admin(bed.signet, "POST", `/admin/v1/certificates/${eve.serial}/revoke`, { reason: "keyCompromise" })).status).toBe(200);
       // Refused (the connection cut) once the CRL has been read.

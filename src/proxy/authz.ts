@@ -80,7 +80,7 @@ export class ProxyPolicy {
   }
 
   decide(r: AuthzRequest): AuthzDecision {
-    const key = `${r.callerId}\0${r.auth}\0${r.roles.join(",")}\0${r.tenant ?? ""}\0${r.route}\0${r.routeTenant ?? ""}\0${r.operation}\0${r.model ?? ""}\0${r.maxTokens ?? 0}\0${r.tools ? 1 : 0}`;
+    const key = JSON.stringify([r.callerId, r.auth, r.roles, r.tenant, r.spiffeId, r.route, r.routeTenant, r.operation, r.model, r.maxTokens, r.tools]);
     const hit = this.#cache.get(key);
     if (hit) return hit;
     const d = this.#evaluate(r);

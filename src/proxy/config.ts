@@ -164,7 +164,9 @@ export function parseRoute(v: unknown, path: string, upstreams: ReadonlySet<stri
   if (!isObj(v)) bad("must be an object", path);
   known(v, ["name", "pathPrefix", "host", "upstream", "upstreamPrefix", "auth", "tenant", "models", "contextWindow", "maxBodyBytes", "logContent", "limits", "ttlSeconds", "expiresAt"], path);
   const name = str(v.name, ROUTE_NAME, "a lower-case name of letters, digits and -", `${path}.name`);
-  const pathPrefix = str(v.pathPrefix ?? "/v1/", /^\/[A-Za-z0-9._~\-/]{0,255}$/, "a path starting with /", `${path}.pathPrefix`);
+  // Ends with / so that a prefix matches whole segments ("/v1/" not "/v1x").
+  const pathPrefix = str(v.pathPrefix ?? "/v1/", /^\/(?:[A-Za-z0-9._~-]+\/){0,16}$/, "a path of whole segments starting and ending with /", `${path}.pathPrefix`);
+  if (/\/\.\.?\//.test(pathPrefix)) bad("must not have . or .. segments", `${path}.pathPrefix`);
   const upstream = str(v.upstream, /^[a-z0-9-]{1,63}$/, "the name of an upstream pool", `${path}.upstream`);
   if (upstreams && !upstreams.has(upstream)) bad(`names no configured upstream pool (${[...upstreams].join(", ") || "none"})`, `${path}.upstream`);
   const auth = (v.auth ?? ["mtls"]) as unknown;
@@ -186,7 +188,7 @@ export function parseRoute(v: unknown, path: string, upstreams: ReadonlySet<stri
     pathPrefix,
     host: v.host === undefined || v.host === null ? null : str(v.host, /^[a-z0-9.-]{1,253}(:\d{1,5})?$/, "a lower-case host name", `${path}.host`),
     upstream,
-    upstreamPrefix: v.upstreamPrefix === undefined ? pathPrefix : str(v.upstreamPrefix, /^\/[A-Za-z0-9._~\-/]{0,255}$/, "a path starting with /", `${path}.upstreamPrefix`),
+    upstreamPrefix: v.upstreamPrefix === undefined ? pathPrefix : str(v.upstreamPrefix, /^\/(?:[A-Za-z0-9._~-]+\/){0,16}$/, "a path of whole segments starting and ending with /", `${path}.upstreamPrefix`),
     auth: [...new Set(auth as AuthMethod[])],
     tenant: v.tenant === undefined || v.tenant === null ? null : str(v.tenant, TENANT, "a tenant name", `${path}.tenant`),
     models,

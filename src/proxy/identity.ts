@@ -6,8 +6,8 @@ import { parseCertificate } from "../../ca/x509/index.js";
 
 export interface Caller {
   kind: "mtls" | "token";
-  /** Stable name for limits, logs and metrics: the SPIFFE ID, else the subject CN, else the serial;
-   * for tokens "token:<id>". */
+  /** Stable name for limits, logs and metrics: the SPIFFE ID, else "cn:<subject CN>", else
+   * "serial:<hex>"; for tokens "token:<id>". */
   id: string;
   spiffeId: string | null;
   serial: string | null;
@@ -38,7 +38,9 @@ export function certificateCaller(socket: TLSSocket): Caller | null {
       const tenantRole = c.roles.find((r) => r.startsWith(TENANT_ROLE));
       caller = {
         kind: "mtls",
-        id: spiffe ?? c.subject.commonName ?? `serial:${c.serialHex}`,
+        // Each form is marked, so a CN cannot pass for a SPIFFE ID or a token (a SPIFFE ID comes
+        // only from a URI SAN, and is the one form without a prefix of Signet's).
+        id: spiffe ?? (c.subject.commonName !== undefined ? `cn:${c.subject.commonName}` : `serial:${c.serialHex}`),
         spiffeId: spiffe,
         serial: c.serialHex,
         issuer: c.issuer.text,

@@ -19,7 +19,7 @@ import type { ProxyConfig } from "./config.js";
 import { MemoryLimiter, RedisLimiter, type Limiter } from "./limits.js";
 import { ProxyMetrics } from "./metrics.js";
 import { InferenceProxy } from "./server.js";
-import { SignetClient } from "./signet-client.js";
+import { crlSerials, SignetClient } from "./signet-client.js";
 
 export interface TlsMaterial {
   key: string;
@@ -74,7 +74,7 @@ export async function startProxy(
   opts: { material?: TlsMaterial; names?: { dns: string[]; ip: string[] }; metrics?: boolean; reportIntervalMs?: number } = {},
 ): Promise<RunningProxy> {
   const client = existsSync(config.signet.adminTokenFile) ? new SignetClient(config.signet.url, config.signet.caFile, config.signet.adminTokenFile, log) : null;
-  if (!client) log.warn({ tokenFile: config.signet.adminTokenFile }, "no Signet admin credential: revocations, access tokens and API routes are not followed");
+  if (!client) log.warn({ tokenFile: config.signet.adminTokenFile }, "no Signet admin credential: revocations come from the CRLs only; access tokens and API routes are not followed");
   const names = opts.names ?? { dns: ["localhost"], ip: ["127.0.0.1"] };
   const material = opts.material ?? (await tlsMaterial(config, client, names));
   const policy = policyFile(config, log);
@@ -92,15 +92,69 @@ export async function startProxy(
   if (cluster.isWorker) AggregatorRegistry.setRegistries([metrics.registry]);
   const audit = new InferenceAudit(config.auditFile);
   const proxy = new InferenceProxy({ config, log, limiter, audit, metrics, policy: () => policy.current(), tls: { key: material.key, cert: material.cert, ca: material.ca, ticketKeys: material.ticketKeys } });
-  const port = await proxy.listen(config.port, config.host);
   const timers: NodeJS.Timeout[] = [];
+  const cas = (material.ca.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((p) => new X509Certificate(p));
+  /** Every issuer's CRL from Signet's HTTP port (signatures checked): the fallback. */
+  const readCrls = async () => {
+    let read = 0;
+    let last: unknown = null;
+    for (const ca of cas) {
+      const ski = parseCertificate(ca.raw).subjectKeyId?.toString("hex");
+      if (!ski) continue;
+      try {
+        // The full CRL, and the delta that carries what was revoked since it was published.
+        for (const serial of await crlSerials(config.signet.httpUrl, ski, ca, "full")) proxy.revoke(serial);
+        read++;
+        const delta = await crlSerials(config.signet.httpUrl, ski, ca, "delta").catch(() => [] as string[]);
+        for (const serial of delta) proxy.revoke(serial);
+      } catch (err) {
+        // An offline root publishes no CRL here; the issuing CA's is what matters.
+        last = err;
+      }
+    }
+    if (read === 0) throw last instanceof Error ? last : new Error("no CRL could be read");
+  };
+  let cursor = "0";
+  let caughtUp = false;
+
+  // Nothing is served before the proxy knows what is revoked: the feed caught up, or the CRLs read.
+  try {
+    if (!client) throw new Error("no admin credential for the feed");
+    for (let page = 0; page < 1000 && !caughtUp; page++) {
+      const p = await client.revocations(cursor, 0);
+      for (const item of p.items) proxy.revoke(item.serial);
+      cursor = p.cursor;
+      caughtUp = !p.more;
+    }
+  } catch (err) {
+    if (client) log.warn({ err: (err as Error).message }, "the revocation feed is unreachable at start; reading the CRLs");
+    try {
+      await readCrls();
+    } catch (crlErr) {
+      await Promise.all([client?.close(), limiter.close(), audit.close()]);
+      policy.close();
+      throw new Error(`the proxy cannot learn which certificates are revoked (feed and CRLs unreachable: ${(crlErr as Error).message}); not starting`);
+    }
+  }
+  if (client) {
+    try {
+      proxy.applyState(await client.state(null, 0));
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, "routes and access tokens from Signet are not available yet");
+    }
+  }
+  const port = await proxy.listen(config.port, config.host);
+
+  if (!client) {
+    const poll = setInterval(() => void readCrls().catch((err: unknown) => log.warn({ err: (err as Error).message }, "reading the CRLs failed")), config.crlFallbackSeconds * 1000);
+    poll.unref();
+    timers.push(poll);
+  }
 
   if (client) {
-    // Revocations: everything current first, then a long poll answered as each one commits.
-    let cursor = "0";
-    let caughtUp = false;
+    proxy.reportsUsage = true;
+    // Revocations: a long poll answered as each one commits.
     let lastCrl = 0;
-    const cas = (material.ca.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((p) => new X509Certificate(p));
     client.follow(
       "revocations",
       async () => {
@@ -114,14 +168,7 @@ export async function startProxy(
         // The feed is down: the CRLs (signed, from the HTTP port) stand in until it is back.
         if (failingMs < config.crlFallbackSeconds * 1000 || Date.now() - lastCrl < config.crlFallbackSeconds * 1000) return;
         lastCrl = Date.now();
-        for (const ca of cas) {
-          const ski = parseCertificate(ca.raw).subjectKeyId?.toString("hex");
-          if (!ski) continue;
-          client
-            .crlSerials(config.signet.httpUrl, ski, ca)
-            .then((serials) => serials.forEach((s) => proxy.revoke(s)))
-            .catch((err: unknown) => log.warn({ err: (err as Error).message, issuer: ski }, "CRL fallback failed"));
-        }
+        readCrls().catch((err: unknown) => log.warn({ err: (err as Error).message }, "CRL fallback failed"));
       },
     );
     client.follow("state", async () => {
@@ -130,6 +177,9 @@ export async function startProxy(
     });
     const report = setInterval(() => {
       const u = proxy.drainUsage();
+      // What one report may carry (the admin API takes at most 10,000 of each).
+      u.buckets = u.buckets.slice(0, 10_000);
+      u.tokens = u.tokens.slice(0, 10_000);
       if (u.tokens.length > 0 || u.buckets.length > 0) client.report(u).catch((err: unknown) => log.warn({ err: (err as Error).message }, "usage report failed"));
     }, opts.reportIntervalMs ?? 5000);
     report.unref();
@@ -191,7 +241,6 @@ export async function runProxy(config: ProxyConfig, log: Logger, names: { dns: s
   if (!config.redisUrl) log.warn({ workers: config.workers }, "several workers without redisUrl: each worker keeps its own rate limits (set SIGNET_PROXY_REDIS_URL to share them)");
   const client = existsSync(config.signet.adminTokenFile) ? new SignetClient(config.signet.url, config.signet.caFile, config.signet.adminTokenFile, log) : null;
   const material = await tlsMaterial(config, client, names);
-  await client?.close();
   cluster.setupPrimary({ args: process.argv.slice(2), env: { ...process.env, SIGNET_PROXY_WORKER: "1" } } as Parameters<typeof cluster.setupPrimary>[0]);
   const workers = Array.from({ length: config.workers }, () => cluster.fork({ SIGNET_PROXY_WORKER: "1" }));
   const ready = workers.map(
@@ -219,6 +268,22 @@ export async function runProxy(config: ProxyConfig, log: Logger, names: { dns: s
     });
     await new Promise<void>((r) => metricsServer!.listen(config.metrics.port, config.metrics.host, r));
   }
+  // The primary renews the certificate Signet issued and hands it to every worker (the ticket keys
+  // stay, so sessions resume across the renewal).
+  let renew: NodeJS.Timeout | null = null;
+  if (client && material.renewAt !== null) {
+    renew = setInterval(() => {
+      if (Date.now() < material.renewAt!) return;
+      tlsMaterial(config, client, names)
+        .then((m) => {
+          material.renewAt = m.renewAt;
+          for (const w of workers) if (w.isConnected()) w.send({ type: "signet-proxy-certificate", key: m.key, cert: m.cert, ca: m.ca });
+          log.info("proxy certificate renewed for every worker");
+        })
+        .catch((err: unknown) => log.warn({ err: (err as Error).message }, "proxy certificate renewal failed; retrying"));
+    }, 60_000);
+    renew.unref();
+  }
   let closing = false;
   cluster.on("exit", (w, code) => {
     if (!closing) log.error({ pid: w.process.pid, code }, "a proxy worker exited");
@@ -227,6 +292,8 @@ export async function runProxy(config: ProxyConfig, log: Logger, names: { dns: s
     port: ports[0]!,
     async close() {
       closing = true;
+      if (renew) clearInterval(renew);
+      await client?.close();
       for (const w of workers) w.kill("SIGTERM");
       if (metricsServer) await new Promise<void>((r) => metricsServer!.close(() => r()));
     },
@@ -240,6 +307,9 @@ export function runProxyWorker(config: ProxyConfig, log: Logger): void {
     const material: TlsMaterial = { ...m.material, ticketKeys: Buffer.from(m.material.ticketKeys, "base64") };
     startProxy(config, log, { material, metrics: false })
       .then((p) => {
+        process.on("message", (c: { type?: string; key?: string; cert?: string; ca?: string }) => {
+          if (c?.type === "signet-proxy-certificate" && c.key && c.cert && c.ca) p.proxy.setCertificate(c.key, c.cert, c.ca);
+        });
         process.send?.({ type: "signet-proxy-ready", port: p.port });
         process.once("SIGTERM", () => void p.close().finally(() => process.exit(0)));
       })

@@ -33,7 +33,7 @@ export function operationOf(method: string, rest: string): Operation | null {
   if (method === "POST" && path === "chat/completions") return "chat.completions";
   if (method === "POST" && path === "completions") return "completions";
   if (method === "POST" && path === "embeddings") return "embeddings";
-  if (method === "GET" && (path === "models" || path.startsWith("models/"))) return "models.list";
+  if (method === "GET" && /^models(\/[A-Za-z0-9._:-]{1,256})?$/.test(path) && !path.includes("..")) return "models.list";
   return null;
 }
 

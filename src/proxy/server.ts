@@ -52,7 +52,13 @@ interface Bucket {
 
 const MAX_RESPONSE_BYTES = 32 * 1024 * 1024;
 const DEFAULT_COMPLETION_ESTIMATE = 256;
-const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "host", "authorization", "content-length"]);
+/** The request headers an upstream gets from the client (plus the affinity header, if any): no
+ * credentials, no hop-by-hop or Expect headers, nothing a client could spoof (forwarding headers,
+ * Signet's own), and no compression (the proxy checks the answers it passes on). */
+const FORWARDED = new Set(["content-type", "accept", "user-agent", "x-request-id", "openai-organization", "openai-project"]);
+/** How far the upstream's reported usage may exceed the route's context window before it is
+ * treated as nonsense (n completions of a full window at most). */
+const MAX_USAGE_WINDOWS = 16;
 
 /** Cancels an upstream request (undici listens for "abort"). */
 class Cancel extends EventEmitter {
@@ -88,6 +94,9 @@ export class InferenceProxy {
   readonly #usage = new Map<string, Bucket>();
   readonly #tokenUses = new Map<string, number>();
   #stateVersion: string | null = null;
+  #stateAt = 0;
+  /** Per-minute counts are kept only when something reports them (drainUsage). */
+  reportsUsage = false;
 
   constructor(private readonly d: ProxyDeps) {
     for (const u of d.config.upstreams) this.#pools.set(u.name, new UpstreamPool(u, d.log, (target, healthy) => d.metrics.upstreamHealthy.set({ upstream: u.name, target }, healthy ? 1 : 0)));
@@ -124,6 +133,8 @@ export class InferenceProxy {
   /** A new server certificate (renewal) without dropping connections. */
   setCertificate(key: string | Buffer, cert: string, ca: string): void {
     this.server.setSecureContext({ key, cert, ca, minVersion: "TLSv1.2" } as Parameters<Server["setSecureContext"]>[0]);
+    // The session-ticket keys stay (shared by a cluster's workers): sessions resume across renewals.
+    if (this.d.tls.ticketKeys) this.server.setTicketKeys(this.d.tls.ticketKeys);
   }
 
   // -- revocation ---------------------------------------------------------------------------
@@ -188,6 +199,7 @@ export class InferenceProxy {
     }
     this.#routes = sortRoutes([...this.#fileRoutes, ...api]);
     this.#stateVersion = state.version;
+    this.#stateAt = now;
   }
 
   /** Token last uses and per-minute counts since the last call (for the usage report). */
@@ -235,12 +247,19 @@ export class InferenceProxy {
     let route: RouteConfig | null = null;
     let caller: Caller | null = null;
     let tokenCost = 0;
+    /** LLM tokens taken from the buckets and not yet accounted for: given back if nothing was sent. */
+    let refundable = 0;
     let tokenKeys: { keys: string[]; rates: Rate[] } = { keys: [], rates: [] };
     try {
+      // No dot segments, encoded separators or backslashes: what the route and the policy see is
+      // the path the upstream gets.
+      if (SUSPICIOUS_PATH.test(url)) throw new Refusal(400, "bad_path", "the path has dot segments, encoded separators or backslashes", {}, "invalid_request");
       route = this.#route(req, url);
       rec.route = route.name;
       caller = this.#authenticate(req, route);
       rec.caller = { kind: caller.kind, id: caller.id, serial: caller.serial, spiffeId: caller.spiffeId, tokenId: caller.tokenId, tenant: caller.tenant };
+      // Tenant isolation does not depend on the policy file: a tenant's route serves its tenant only.
+      if (route.tenant !== null && caller.tenant !== route.tenant) throw new Refusal(403, "tenant-mismatch", "the route belongs to another tenant", {}, "policy");
       const q = url.indexOf("?");
       const path = q < 0 ? url : url.slice(0, q);
       const rest = path.slice(route.pathPrefix.length);
@@ -262,7 +281,13 @@ export class InferenceProxy {
         } catch {
           throw new Refusal(400, "invalid_json", "the body is not JSON");
         }
-        checked = checkRequest(operation, body);
+        try {
+          checked = checkRequest(operation, body);
+        } catch (err) {
+          // JSON nested too deeply to measure is refused like any other malformed body.
+          if (err instanceof RangeError) throw new Refusal(400, "invalid_request", "the body is nested too deeply", {}, "invalid_request");
+          throw err;
+        }
       }
       rec.model = checked.model;
       rec.stream = checked.stream;
@@ -292,29 +317,38 @@ export class InferenceProxy {
       const reqKeys = this.#limitKeys(route, caller, "requestsPerMinute", "burstRequests");
       tokenKeys = this.#limitKeys(route, caller, "tokensPerMinute", "burstTokens");
       tokenCost = checked.promptTokens + completion;
+      const smallestBurst = tokenKeys.rates.reduce((m, r) => Math.min(m, r.burst), Infinity);
+      if (tokenCost > smallestBurst) {
+        tokenCost = 0;
+        throw new Refusal(400, "exceeds_token_limit", `the request may use about ${checked.promptTokens + completion} LLM tokens, more than this caller may ever use at once (${smallestBurst}); lower max_tokens or the prompt`, {}, "rate_limited_tokens");
+      }
       const byRequests = await this.d.limiter.take(reqKeys.keys, reqKeys.rates, 1);
       if (!byRequests.allowed) {
         rec.rateLimit = { outcome: "limited", scope: "requests" };
-        throw limited(byRequests, "requests");
+        throw limited(byRequests, "requests", Math.min(...reqKeys.rates.map((r) => r.burst)));
       }
       const byTokens = tokenCost > 0 ? await this.d.limiter.take(tokenKeys.keys, tokenKeys.rates, tokenCost) : byRequests;
       if (!byTokens.allowed) {
         await this.d.limiter.adjust(reqKeys.keys, reqKeys.rates, -1);
         rec.rateLimit = { outcome: "limited", scope: "tokens" };
         tokenCost = 0;
-        throw limited(byTokens, "tokens");
+        throw limited(byTokens, "tokens", Math.min(...tokenKeys.rates.map((r) => r.burst)));
       }
       rec.rateLimit = { outcome: "allowed", scope: null };
+      refundable = tokenCost;
       if (reqKeys.keys.length > 0) {
         res.setHeader("ratelimit-limit", String(Math.min(...reqKeys.rates.map((r) => r.burst))));
         res.setHeader("ratelimit-remaining", String(byRequests.remaining));
         res.setHeader("ratelimit-reset", String(Math.ceil(byRequests.resetMs / 1000)));
       }
       const usage = await this.#forward(req, res, route, caller, checked, raw, rest, url, rec);
-      // Reconcile the estimate with what the upstream says it used.
+      refundable = 0;
+      // Reconcile the estimate with what the upstream says it used (bounded: a broken upstream must
+      // not lock the buckets for hours).
       if (usage) {
         rec.usage = { ...usage, estimated: false };
-        if (usage.totalTokens !== tokenCost) await this.d.limiter.adjust(tokenKeys.keys, tokenKeys.rates, usage.totalTokens - tokenCost);
+        const used = Math.min(usage.totalTokens, route.contextWindow * MAX_USAGE_WINDOWS);
+        if (used !== tokenCost) await this.d.limiter.adjust(tokenKeys.keys, tokenKeys.rates, used - tokenCost);
         this.d.metrics.tokens.inc({ route: route.name, caller: this.d.metrics.caller(caller.id), kind: "prompt" }, usage.promptTokens);
         this.d.metrics.tokens.inc({ route: route.name, caller: this.d.metrics.caller(caller.id), kind: "completion" }, usage.completionTokens);
       } else if (rec.status >= 400 && tokenCost > 0) {
@@ -322,6 +356,9 @@ export class InferenceProxy {
         await this.d.limiter.adjust(tokenKeys.keys, tokenKeys.rates, -tokenCost);
       } else if (tokenCost > 0) rec.usage = { promptTokens: checked.promptTokens, completionTokens: completion, totalTokens: tokenCost, estimated: true };
     } catch (err) {
+      // Nothing reached the client: the estimate goes back.
+      if (refundable > 0 && !res.headersSent) await this.d.limiter.adjust(tokenKeys.keys, tokenKeys.rates, -refundable).catch(() => undefined);
+      if (isClientAbort(err)) err = new Refusal(499, "client_closed", "the client went away", {}, "client_closed");
       const r = err instanceof Refusal ? err : err instanceof InvalidRequest ? new Refusal(err.status, err.code, err.message, {}, err.status === 502 ? "bad_upstream_response" : "invalid_request") : null;
       if (!r) {
         this.d.log.error({ err, route: route?.name }, "inference proxy request failed");
@@ -343,7 +380,7 @@ export class InferenceProxy {
       const callerLabel = this.d.metrics.caller(caller?.id ?? null);
       this.d.metrics.count(routeName, callerLabel, rec.status, seconds);
       this.d.audit.write(rec);
-      if (route && caller) this.#count(route.name, caller.id, rec);
+      if (route && caller && this.reportsUsage) this.#count(route.name, caller.id, rec);
     }
   }
 
@@ -377,6 +414,9 @@ export class InferenceProxy {
     if (route.auth.includes("token") && auth !== undefined) {
       const m = /^Bearer (spt_[A-Za-z0-9_-]{20,100})$/.exec(auth);
       if (!m) throw new Refusal(401, "invalid_token", "the access token is malformed", { "www-authenticate": 'Bearer error="invalid_token"' }, "unauthenticated");
+      // Tokens are only as current as the state followed from Signet: when it has not been
+      // refreshed for a minute (Signet unreachable), a revocation might be missed, so none is taken.
+      if (Date.now() - this.#stateAt > STATE_MAX_AGE_MS) throw new Refusal(503, "token_state_stale", "access tokens cannot be checked right now; retry shortly", { "retry-after": "5" }, "unauthenticated");
       const t = this.#tokens.get(createHash("sha256").update(m[1]!).digest("hex"));
       if (!t) throw new Refusal(401, "invalid_token", "the access token is unknown or revoked", { "www-authenticate": 'Bearer error="invalid_token"' }, "unauthenticated");
       if (t.expiresAt <= Date.now()) throw new Refusal(401, "token_expired", "the access token has expired", { "www-authenticate": 'Bearer error="invalid_token", error_description="expired"' }, "unauthenticated");
@@ -419,7 +459,9 @@ export class InferenceProxy {
       if (opts.include_usage !== true) body = Buffer.from(JSON.stringify({ ...checked.body, stream_options: { ...opts, include_usage: true } }));
     }
     const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(k) && typeof v === "string") headers[k] = v;
+    const sticky = affinity?.by === "header" ? affinity.header : null;
+    for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string" && (FORWARDED.has(k) || k === sticky)) headers[k] = v;
+    headers["accept-encoding"] = "identity";
     headers["x-request-id"] ??= randomUUID();
     headers["x-forwarded-for"] = req.socket.remoteAddress ?? "";
     headers["x-signet-caller"] = caller.id;
@@ -489,7 +531,23 @@ export class InferenceProxy {
           }
           hash.update(buf);
           if (route.logContent && logged.length < 1_000_000) logged += buf.toString("utf8");
-          if (!res.write(buf)) await new Promise<void>((r) => res.once("drain", r));
+          if (!res.write(buf)) {
+            // Wait for the client to read, or to go away (then no drain ever comes).
+            await new Promise<void>((r) => {
+              const done = () => {
+                res.off("drain", done);
+                res.off("close", done);
+                r();
+              };
+              res.once("drain", done);
+              res.once("close", done);
+            });
+            if (res.destroyed) {
+              ac.abort();
+              rec.error ??= "client_closed";
+              break;
+            }
+          }
         }
       } catch (err) {
         if (!ac.aborted) throw err;
@@ -562,9 +620,17 @@ function errorType(status: number): string {
   return "invalid_request_error";
 }
 
-function limited(r: LimitResult, what: "requests" | "tokens"): Refusal {
+function limited(r: LimitResult, what: "requests" | "tokens", limit: number): Refusal {
   const retry = Math.max(1, Math.ceil(r.retryAfterMs / 1000));
-  return new Refusal(429, `rate_limited_${what}`, `too many ${what === "requests" ? "requests" : "LLM tokens"}; retry after ${retry} s`, { "retry-after": String(retry), "ratelimit-remaining": "0", "ratelimit-reset": String(retry) }, `rate_limited_${what}`);
+  return new Refusal(429, `rate_limited_${what}`, `too many ${what === "requests" ? "requests" : "LLM tokens"}; retry after ${retry} s`, { "retry-after": String(retry), "ratelimit-limit": String(limit), "ratelimit-remaining": "0", "ratelimit-reset": String(retry) }, `rate_limited_${what}`);
+}
+
+const SUSPICIOUS_PATH = /(^|\/)\.\.?(\/|\?|$)|%2e|%2f|%5c|\\|\/\//i;
+const STATE_MAX_AGE_MS = 60_000;
+
+function isClientAbort(err: unknown): boolean {
+  const code = (err as { code?: string } | null)?.code;
+  return code === "ECONNRESET" || code === "ERR_STREAM_PREMATURE_CLOSE" || (err as Error | null)?.message === "aborted";
 }
 
 function readBody(req: IncomingMessage, max: number): Promise<Buffer> {

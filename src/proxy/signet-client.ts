@@ -33,6 +33,7 @@ export interface RevocationItem {
 export class SignetClient {
   readonly #agent: Agent;
   readonly #token: string;
+  readonly #ca: string;
   #closed = false;
   readonly #aborts = new Set<AbortController>();
 
@@ -42,7 +43,8 @@ export class SignetClient {
     tokenFile: string,
     private readonly log: Logger,
   ) {
-    this.#agent = new Agent({ connect: { ca: readFileSync(caFile, "utf8"), minVersion: "TLSv1.2" }, keepAliveTimeout: 60_000 });
+    this.#ca = readFileSync(caFile, "utf8");
+    this.#agent = new Agent({ connect: { ca: this.#ca, minVersion: "TLSv1.2" }, keepAliveTimeout: 60_000 });
     this.#token = readFileSync(tokenFile, "utf8").trim();
   }
 
@@ -76,8 +78,14 @@ export class SignetClient {
     return { key: privateKey, certPem: r.chainPem, notAfter: new Date(r.certificate.notAfter) };
   }
 
-  /** The CA certificates client certificates chain to: Signet's roots and intermediates. */
+  /** The CA certificates client certificates chain to: Signet's roots and intermediates, fetched
+   * from the HTTP port and kept only where they are `caFile`'s roots or issued by one of them (the
+   * fetch is plain HTTP: nothing it brings is trusted on its own). */
   async trustBundle(httpUrl: string): Promise<string> {
+    return verifiedBundle(await this.#fetchBundle(httpUrl), this.#ca);
+  }
+
+  async #fetchBundle(httpUrl: string): Promise<string> {
     const get = async (path: string) => {
       const r = await request(`${httpUrl}${path}`, { signal: AbortSignal.timeout(10_000) });
       const text = await r.body.text();
@@ -98,20 +106,6 @@ export class SignetClient {
 
   revocations(since: string, waitSeconds: number): Promise<{ items: RevocationItem[]; cursor: string; more: boolean }> {
     return this.#call("GET", `/revocations?since=${encodeURIComponent(since)}&limit=1000&wait=${waitSeconds}`, undefined, (waitSeconds + 10) * 1000);
-  }
-
-  /** Serials revoked in the issuer's full CRL, fetched from Signet's HTTP port; the CRL's signature
-   * is checked against the issuer's certificate (it travels over plain HTTP). */
-  async crlSerials(httpUrl: string, issuerId: string, issuer: X509Certificate): Promise<string[]> {
-    const r = await request(`${httpUrl}/crl/${issuerId}.crl`, { signal: AbortSignal.timeout(10_000) });
-    const der = Buffer.from(await r.body.arrayBuffer());
-    if (r.statusCode !== 200) throw new Error(`CRL ${issuerId}: HTTP ${r.statusCode}`);
-    const crl = parseCrl(der);
-    const oid = DerReader.of(readOne(crl.signatureAlgorithm, TAG.SEQUENCE, "AlgorithmIdentifier", "bad_crl"), "bad_crl").readOid("algorithm");
-    const hash = CRL_HASHES[oid];
-    if (hash === undefined) throw new Error(`CRL ${issuerId}: signature algorithm ${oid} is not one Signet uses`);
-    if (!verify(hash, crl.tbs, issuer.publicKey, crl.signature)) throw new Error(`CRL ${issuerId}: the signature does not verify`);
-    return crl.entries.map((e) => e.serialHex);
   }
 
   /** Follows `loop` until closed, backing off on errors (1 s, doubling to 30 s). */
@@ -141,4 +135,32 @@ export class SignetClient {
     for (const ac of this.#aborts) ac.abort();
     await this.#agent.close().catch(() => undefined);
   }
+}
+
+/** Serials revoked in the issuer's full or delta CRL, fetched from Signet's HTTP port; the CRL's
+ * signature is checked against the issuer's certificate (it travels over plain HTTP). */
+export async function crlSerials(httpUrl: string, issuerId: string, issuer: X509Certificate, kind: "full" | "delta" = "full"): Promise<string[]> {
+  const r = await request(`${httpUrl}/crl/${issuerId}${kind === "delta" ? "-delta" : ""}.crl`, { signal: AbortSignal.timeout(10_000) });
+  const der = Buffer.from(await r.body.arrayBuffer());
+  if (r.statusCode !== 200) throw new Error(`CRL ${issuerId}: HTTP ${r.statusCode}`);
+  const crl = parseCrl(der);
+  const oid = DerReader.of(readOne(crl.signatureAlgorithm, TAG.SEQUENCE, "AlgorithmIdentifier", "bad_crl"), "bad_crl").readOid("algorithm");
+  const hash = CRL_HASHES[oid];
+  if (hash === undefined) throw new Error(`CRL ${issuerId}: signature algorithm ${oid} is not one Signet uses`);
+  if (!verify(hash, crl.tbs, issuer.publicKey, crl.signature)) throw new Error(`CRL ${issuerId}: the signature does not verify`);
+  return crl.entries.map((e) => e.serialHex);
+}
+
+const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+/** `fetched`'s certificates that are roots of `trustedPem` or issued by one of them, with the roots. */
+export function verifiedBundle(fetched: string, trustedPem: string): string {
+  const roots = (trustedPem.match(PEM_CERT) ?? []).map((p) => new X509Certificate(p));
+  const keep = [...roots];
+  for (const pem of fetched.match(PEM_CERT) ?? []) {
+    const c = new X509Certificate(pem);
+    if (roots.some((r) => r.raw.equals(c.raw))) continue;
+    if (c.ca && roots.some((r) => c.checkIssued(r) && c.verify(r.publicKey))) keep.push(c);
+  }
+  return keep.map((c) => c.toString()).join("");
 }

@@ -112,13 +112,13 @@ export function proxyRoutes(app: FastifyInstance, s: Services): void {
 
   app.get(
     "/proxy/routes",
-    { schema: { summary: "Routes defined through the admin API", tags: ["proxy"], response: { 200: { type: "object", properties: { items: { type: "array", items: { type: "object", additionalProperties: true } } } } } } },
+    { schema: { summary: "Routes defined through the admin API", tags: ["proxy"], response: { 200: { type: "object", properties: { items: { type: "array", items: { type: "object", additionalProperties: true } } } }, ...errorResponses } } },
     async () => ({ items: (await s.proxy.listRoutes()).map((r) => ({ ...r.definition, createdBy: r.createdBy, createdAt: r.createdAt.toISOString(), expiresAt: r.expiresAt?.toISOString() ?? null })) }),
   );
 
   app.delete<{ Params: { name: string } }>(
     "/proxy/routes/:name",
-    { schema: { summary: "Delete a route defined through the admin API", tags: ["proxy"], params: { type: "object", properties: { name: { type: "string", maxLength: 63 } } } } },
+    { schema: { summary: "Delete a route defined through the admin API", tags: ["proxy"], params: { type: "object", properties: { name: { type: "string", maxLength: 63 } } }, response: { 204: { type: "null" }, ...errorResponses } } },
     async (req, reply) => {
       await s.proxy.deleteRoute(req.params.name, req.admin!.actor);
       return reply.code(204).send();
@@ -132,6 +132,17 @@ export function proxyRoutes(app: FastifyInstance, s: Services): void {
         summary: "What inference proxies follow: API routes and live tokens (hashes only); long poll with version and wait",
         tags: ["proxy"],
         querystring: { type: "object", properties: { version: { type: "string", maxLength: 64 }, wait: { type: "integer", minimum: 0, maximum: 60, default: 0 } } },
+        response: {
+          200: {
+            type: "object",
+            properties: {
+              version: { type: "string" },
+              routes: { type: "array", items: { type: "object", additionalProperties: true } },
+              tokens: { type: "array", items: { type: "object", properties: { id: { type: "string" }, hash: { type: "string" }, routes: { type: "array", items: { type: "string" } }, tenant: { type: ["string", "null"] }, expiresAt: { type: "string" } } } },
+            },
+          },
+          ...errorResponses,
+        },
       },
     },
     async (req) => {
@@ -164,6 +175,7 @@ export function proxyRoutes(app: FastifyInstance, s: Services): void {
             },
           },
         },
+        response: { 204: { type: "null" }, ...errorResponses },
       },
     },
     async (req, reply) => {
@@ -179,6 +191,7 @@ export function proxyRoutes(app: FastifyInstance, s: Services): void {
         summary: "Inference requests, tokens and errors per route and per caller (or token), with the per-minute series",
         tags: ["proxy"],
         querystring: { type: "object", properties: { since: { type: "string" }, until: { type: "string" } } },
+        response: { 200: { type: "object", additionalProperties: true }, ...errorResponses },
       },
     },
     async (req) => {
