@@ -78,10 +78,12 @@ export class MemoryLimiter implements Limiter {
   async close(): Promise<void> {}
 }
 
-// KEYS: the buckets. ARGV: now (ms), cost, then per key: interval (ms per unit), tolerance (ms),
-// and mode (1 take, 0 adjust). All or nothing: nothing is written if any key refuses.
+// KEYS: the buckets. ARGV: (unused), cost, mode (1 take, 0 adjust), then per key: interval (ms per
+// unit) and tolerance (ms). Time is Redis's own (every replica reads one clock), in ms; values are
+// stored with 17 significant digits. All or nothing: nothing is written if any key refuses.
 const SCRIPT = `
-local now = tonumber(ARGV[1])
+local t = redis.call("TIME")
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local cost = tonumber(ARGV[2])
 local adjust = ARGV[3] == "0"
 local n = #KEYS
@@ -111,7 +113,7 @@ for i = 1, n do
 end
 for i = 1, n do
   local ttl = math.ceil(tats[i] - now) + 1000
-  redis.call("SET", KEYS[i], tostring(tats[i]), "PX", ttl)
+  redis.call("SET", KEYS[i], string.format("%.17g", tats[i]), "PX", ttl)
 end
 return {1, 0, worstReset, math.max(worstRemaining, 0)}
 `;

@@ -322,12 +322,12 @@ export class InferenceProxy {
         tokenCost = 0;
         throw new Refusal(400, "exceeds_token_limit", `the request may use about ${checked.promptTokens + completion} LLM tokens, more than this caller may ever use at once (${smallestBurst}); lower max_tokens or the prompt`, {}, "rate_limited_tokens");
       }
-      const byRequests = await this.d.limiter.take(reqKeys.keys, reqKeys.rates, 1);
+      const byRequests = reqKeys.keys.length === 0 ? UNLIMITED : await this.d.limiter.take(reqKeys.keys, reqKeys.rates, 1);
       if (!byRequests.allowed) {
         rec.rateLimit = { outcome: "limited", scope: "requests" };
         throw limited(byRequests, "requests", Math.min(...reqKeys.rates.map((r) => r.burst)));
       }
-      const byTokens = tokenCost > 0 ? await this.d.limiter.take(tokenKeys.keys, tokenKeys.rates, tokenCost) : byRequests;
+      const byTokens = tokenCost > 0 && tokenKeys.keys.length > 0 ? await this.d.limiter.take(tokenKeys.keys, tokenKeys.rates, tokenCost) : byRequests;
       if (!byTokens.allowed) {
         await this.d.limiter.adjust(reqKeys.keys, reqKeys.rates, -1);
         rec.rateLimit = { outcome: "limited", scope: "tokens" };
@@ -559,17 +559,23 @@ export class InferenceProxy {
       return follower.usage;
     }
     // A whole answer: read (bounded), check its shape, then send it.
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of up.body) {
-      size += (chunk as Buffer).length;
-      if (size > MAX_RESPONSE_BYTES) {
-        ac.abort();
-        throw new InvalidRequest("bad_upstream_response", "the upstream's answer is larger than 32 MiB", 502);
+    const declared = Number(up.headers["content-length"] ?? NaN);
+    let out: Buffer;
+    if (Number.isInteger(declared) && declared <= MAX_RESPONSE_BYTES) {
+      out = Buffer.from(await up.body.arrayBuffer());
+    } else {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of up.body) {
+        size += (chunk as Buffer).length;
+        if (size > MAX_RESPONSE_BYTES) {
+          ac.abort();
+          throw new InvalidRequest("bad_upstream_response", "the upstream's answer is larger than 32 MiB", 502);
+        }
+        chunks.push(chunk as Buffer);
       }
-      chunks.push(chunk as Buffer);
+      out = Buffer.concat(chunks);
     }
-    const out = Buffer.concat(chunks);
     let usage: Usage | null = null;
     if (up.statusCode === 200) {
       if (type !== "application/json") throw new InvalidRequest("bad_upstream_response", `the upstream answered with ${type || "no content type"}, not application/json`, 502);
@@ -625,6 +631,7 @@ function limited(r: LimitResult, what: "requests" | "tokens", limit: number): Re
   return new Refusal(429, `rate_limited_${what}`, `too many ${what === "requests" ? "requests" : "LLM tokens"}; retry after ${retry} s`, { "retry-after": String(retry), "ratelimit-limit": String(limit), "ratelimit-remaining": "0", "ratelimit-reset": String(retry) }, `rate_limited_${what}`);
 }
 
+const UNLIMITED: LimitResult = { allowed: true, retryAfterMs: 0, remaining: Number.MAX_SAFE_INTEGER, resetMs: 0 };
 const SUSPICIOUS_PATH = /(^|\/)\.\.?(\/|\?|$)|%2e|%2f|%5c|\\|\/\//i;
 const STATE_MAX_AGE_MS = 60_000;
 
