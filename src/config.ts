@@ -14,7 +14,7 @@ export interface Config {
   httpsPort: number;
   /** SIGNET_HTTP_PORT: CA certificates, CRL, OCSP, SCEP (plain HTTP: relying parties fetch these without trust). */
   httpPort: number;
-  /** SIGNET_PROXY_PORT: the inference proxy (a later step). */
+  /** SIGNET_PROXY_PORT: the inference proxy. */
   proxyPort: number;
   /** SIGNET_PUBLIC_HOST: the host name clients use; goes into the HTTPS certificate and into every URL in certificates. */
   publicHost: string;

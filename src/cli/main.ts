@@ -79,7 +79,7 @@ const keyTypeOption = (flag: string, desc: string, def?: string) => {
 
 export function buildProgram(): Command {
   const program = new Command("signet")
-    .description("Signet: an internal PKI for workloads: CA, admin API, revocation (CRL, OCSP, live feed), and in later steps ACME, SCEP and the mTLS inference proxy.\nReads SIGNET_HOME, SIGNET_HTTPS_PORT and SIGNET_HTTP_PORT like the server.")
+    .description("Signet: an internal PKI for workloads: CA, admin API, revocation (CRL, OCSP, live feed), ACME, SCEP, posture attestation and the mTLS inference proxy.\nReads SIGNET_HOME, SIGNET_HTTPS_PORT, SIGNET_HTTP_PORT and SIGNET_PROXY_PORT like the server.")
     .showHelpAfterError();
 
   program
