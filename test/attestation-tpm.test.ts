@@ -104,6 +104,20 @@ for (const target of dbTargets()) {
       expect(cred.status, cred.text).toBe(201);
       const wrong = await post("/attest/devices/tpm/activate", { activationId: (cred.json() as { activationId: string }).activationId, secret: b64(Buffer.alloc(32, 7)) });
       expect(wrong.status, wrong.text).toBe(401);
+      // The credential step needs no credential, so a device keeps only its newest five activations
+      // open: asking six times drops the first.
+      const creds: Array<{ activationId: string; credential: string }> = [];
+      for (let i = 0; i < 6; i++) {
+        const r = await post("/attest/devices/tpm/credential", { ekCertificate: b64(ek), ekChain: [b64(tpm.manufacturerIntermediateDer)], akPublic: b64(akPublic) });
+        expect(r.status, r.text).toBe(201);
+        creds.push(r.json() as { activationId: string; credential: string });
+      }
+      const first = creds[0]!;
+      const dropped = await post("/attest/devices/tpm/activate", { activationId: first.activationId, secret: b64(tpm.activateCredential(Buffer.from(first.credential, "base64"))) });
+      expect(dropped.status, dropped.text).toBe(401);
+      const newest = creds[5]!;
+      const kept = await post("/attest/devices/tpm/activate", { activationId: newest.activationId, secret: b64(tpm.activateCredential(Buffer.from(newest.credential, "base64"))) });
+      expect(kept.status, kept.text).toBe(201);
     });
 
     it("refuses an EK that does not chain to the manufacturer root, and a key that is not an attestation key", async () => {

@@ -75,6 +75,7 @@ export interface TpmDeps {
 }
 
 const ACTIVATION_TTL_MS = 5 * 60_000;
+const MAX_OPEN_ACTIVATIONS = 5;
 const sha256hex = (b: Buffer | string) => createHash("sha256").update(b).digest("hex");
 
 function b64(v: unknown, field: string, max = 8192): Buffer {
@@ -142,6 +143,9 @@ export class TpmDevices {
     if (ek.tpmModel) claims.tpmModel = ek.tpmModel;
     if (ek.tpmVersion) claims.tpmVersion = ek.tpmVersion;
     await this.#d.store.createTpmActivation({ id, provisionerId: p.id, permanentId: ek.permanentIdentifier, ekIssuer: ek.issuer.slice(0, 256), claims, akSpki: ak.spki, secretHash: sha256hex(secret), createdAt: now, expiresAt });
+    // The step needs no credential (an EK certificate is public): a device keeps its newest few
+    // activations open, so asking again and again cannot grow the table.
+    await this.#d.store.trimTpmActivations(p.id, ek.permanentIdentifier, MAX_OPEN_ACTIVATIONS);
     void actor;
     return {
       activationId: id,

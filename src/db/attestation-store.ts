@@ -138,6 +138,15 @@ export class SqlAttestationStore {
       : null;
   }
 
+  /** Keeps a device's newest `keep` open activations and deletes the rest (and its spent ones). */
+  async trimTpmActivations(provisionerId: string, permanentId: string, keep: number): Promise<void> {
+    await this.sql.query(
+      `DELETE FROM tpm_activations WHERE provisioner_id = $1 AND permanent_id = $2 AND id NOT IN (
+         SELECT id FROM tpm_activations WHERE provisioner_id = $1 AND permanent_id = $2 AND used_at IS NULL ORDER BY created_at DESC, id LIMIT $3)`,
+      [provisionerId, permanentId, keep],
+    );
+  }
+
   async restoreTpmActivation(id: string): Promise<void> {
     await this.sql.query("UPDATE tpm_activations SET used_at = NULL WHERE id = $1", [id]);
   }
