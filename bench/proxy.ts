@@ -260,11 +260,9 @@ export function printProxyBench(r: ProxyBenchResult): void {
   console.log(`throughput at ${r.connections} connections:`);
   for (const l of r.requests)
     console.log(`${l.target.padEnd(26)} ${String(l.perSecond).padStart(7)} requests/s   p50 ${l.p50Ms} ms   p99 ${l.p99Ms} ms   server CPU ${l.serverCpuUsPerRequest ?? "?"} µs/request${l.errors ? `   errors ${l.errors}` : ""}`);
-  const direct = r.requests[0];
   const signet = r.requests.find((l) => l.target.startsWith("Signet"));
   const nginx = r.requests.find((l) => l.target.startsWith("nginx"));
   if (signet && nginx) console.log(`Signet / nginx: ${Math.round((signet.perSecond / nginx.perSecond) * 100)}% of nginx's requests/s`);
-  void direct;
   console.log(`revoked in Signet → open connection closed by the proxy: p50 ${r.revocation.p50Ms} ms, max ${r.revocation.maxMs} ms (${r.revocation.rounds} revocations, admin API call included)`);
   for (const h of r.handshakes) console.log(`${h.target.padEnd(26)} ${h.mode.padEnd(8)} ${String(h.perSecond).padStart(6)} mTLS handshakes/s${h.mode === "resumed" ? `   (${h.resumedPct}% resumed)` : ""}${h.errors ? `   errors ${h.errors}` : ""}`);
 }

@@ -263,9 +263,9 @@ export class AttestationService {
 
   /** Step 1 of credential activation: an encrypted credential only the TPM holding the EK can open,
    * and only for the AK named. */
-  async tpmCredential(p: ProvisionerRecord, body: TpmCredentialRequest, actor: string): Promise<TpmCredentialResult> {
+  async tpmCredential(p: ProvisionerRecord, body: TpmCredentialRequest): Promise<TpmCredentialResult> {
     this.#assertType(p);
-    return this.#tpm.credential(p, this.#tpmSettings(p), body, actor);
+    return this.#tpm.credential(p, this.#tpmSettings(p), body);
   }
 
   /** Step 2: the recovered secret proves the AK is in that TPM; the AK gets a tpm-ak certificate. */

@@ -114,7 +114,7 @@ export class TpmDevices {
     return roots;
   }
 
-  async credential(p: ProvisionerRecord, t: { ekRootsFile: string }, body: TpmCredentialRequest, actor: string): Promise<TpmCredentialResult> {
+  async credential(p: ProvisionerRecord, t: { ekRootsFile: string }, body: TpmCredentialRequest): Promise<TpmCredentialResult> {
     const now = this.#d.clock();
     const ekDer = b64(body.ekCertificate, "ekCertificate");
     const chain = (body.ekChain ?? []).map((c, i) => b64(c, `ekChain[${i}]`));
@@ -146,7 +146,6 @@ export class TpmDevices {
     // The step needs no credential (an EK certificate is public): a device keeps its newest few
     // activations open, so asking again and again cannot grow the table.
     await this.#d.store.trimTpmActivations(p.id, ek.permanentIdentifier, MAX_OPEN_ACTIVATIONS);
-    void actor;
     return {
       activationId: id,
       permanentIdentifier: ek.permanentIdentifier,

@@ -117,7 +117,7 @@ export function attestRoutes(app: FastifyInstance, s: Services): void {
     },
     async (req, reply) => {
       const p = await provisionerOf(req.params.provisioner);
-      const result = await tpmErrors(() => s.attestation.tpmCredential(p, req.body, `attestation:${p.name}`));
+      const result = await tpmErrors(() => s.attestation.tpmCredential(p, req.body));
       return reply.code(201).send(result);
     },
   );
