@@ -151,6 +151,16 @@ describe("device-attest-01 statements", () => {
     expect(createHash("sha256").update(KA).digest().equals(qualifying)).toBe(true);
   });
 
+  it("takes the signature as a TPMT_SIGNATURE too (tpm2-tools -f tss), as WebAuthn describes it", () => {
+    const st = parseAttestationObject(attObj({ certInfo: V("certify-creation-tss.attest"), sig: V("certify-creation-tss.sig") }));
+    expect(V("certify-creation-tss.sig").readUInt16BE(0)).toBe(0x0018);
+    expect(verifyTpmStatement(st, akKey, KA).key.spki.equals(parseTpmPublic(pubArea).spki)).toBe(true);
+    // The same structure with a flipped bit in s does not verify.
+    const bad = Buffer.from(V("certify-creation-tss.sig"));
+    bad[bad.length - 1]! ^= 1;
+    expect(code(() => verifyTpmStatement(parseAttestationObject(attObj({ certInfo: V("certify-creation-tss.attest"), sig: bad })), akKey, KA))).toBe("bad_signature");
+  });
+
   it("refuses another key authorization, another key, a bad signature, a wrong alg and another AK", () => {
     const st = parseAttestationObject(attObj());
     expect(code(() => verifyTpmStatement(st, akKey, "another.keyauth"))).toBe("claim_mismatch");

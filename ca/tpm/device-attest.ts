@@ -10,7 +10,7 @@
 import { constants, createHash, timingSafeEqual, verify, type KeyObject } from "node:crypto";
 import { AttestationError } from "../attestation/errors.js";
 import { decodeCbor, type CborValue } from "./cbor.js";
-import { assertStrongName, hasAttributes, parseTpmAttest, parseTpmPublic, TPMA, TPM_ST, type TpmAttest, type TpmPublic } from "./tpm2.js";
+import { assertStrongName, hasAttributes, parseTpmAttest, parseTpmPublic, TPMA, TPM_ALG, TPM_ST, TpmReader, type TpmAttest, type TpmPublic } from "./tpm2.js";
 
 export interface TpmStatement {
   alg: number;
@@ -63,6 +63,36 @@ export function parseAttestationObject(attObj: string, maxBytes = 16384): TpmSta
   return { alg, x5c: x5c as Buffer[], sig: bytes("sig"), certInfo: bytes("certInfo"), pubArea: bytes("pubArea") };
 }
 
+const CURVE_BITS: Record<string, number> = { prime256v1: 256, secp384r1: 384, secp521r1: 521 };
+
+/** The signature inside a TPMT_SIGNATURE (Part 2 §11.3.4): r||s for ECDSA (each padded to the
+ * curve's size), the bare signature for RSASSA/RSAPSS. Null when `sig` is not one. */
+function fromTpmtSignature(sig: Buffer, kty: "ec" | "rsa", key: KeyObject): Buffer | null {
+  if (sig.length < 6 || sig[0] !== 0) return null;
+  try {
+    const r = new TpmReader(sig, "TPMT_SIGNATURE");
+    const alg = r.u16("sigAlg");
+    r.u16("hash");
+    if (kty === "ec" && alg === TPM_ALG.ECDSA) {
+      const bits = CURVE_BITS[key.asymmetricKeyDetails?.namedCurve ?? ""] ?? 256;
+      const size = Math.ceil(bits / 8);
+      const pad = (b: Buffer) => (b.length > size ? null : Buffer.concat([Buffer.alloc(size - b.length), b]));
+      const rr = pad(r.sized("signatureR", 66));
+      const ss = pad(r.sized("signatureS", 66));
+      r.finish();
+      return rr && ss ? Buffer.concat([rr, ss]) : null;
+    }
+    if (kty === "rsa" && (alg === TPM_ALG.RSASSA || alg === TPM_ALG.RSAPSS)) {
+      const s = r.sized("sig", 1024);
+      r.finish();
+      return s;
+    }
+  } catch {
+    return null;
+  }
+  return null;
+}
+
 export interface VerifiedTpmKey {
   /** The key the TPM vouches for, which the certificate request must carry. */
   key: TpmPublic;
@@ -81,7 +111,17 @@ export function verifyTpmStatement(st: TpmStatement, akKey: KeyObject, keyAuthor
   if ((akKey.asymmetricKeyType === "ec" ? "ec" : akKey.asymmetricKeyType === "rsa" ? "rsa" : "other") !== cose.kty) {
     throw new AttestationError("claim_mismatch", `attStmt.alg ${st.alg} does not fit the attestation key's type`);
   }
-  const ok = verify(cose.hash, st.certInfo, cose.kty === "ec" ? { key: akKey, dsaEncoding: "der" } : cose.pss ? { key: akKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 } : akKey, st.sig);
+  // WebAuthn describes sig as a TPMT_SIGNATURE; many clients send the bare signature (DER ECDSA,
+  // raw RSA) instead. Both are accepted.
+  const tpmt = fromTpmtSignature(st.sig, cose.kty, akKey);
+  const ecEncoding = tpmt ? "ieee-p1363" : "der";
+  const sig = tpmt ?? st.sig;
+  let ok = false;
+  try {
+    ok = verify(cose.hash, st.certInfo, cose.kty === "ec" ? { key: akKey, dsaEncoding: ecEncoding } : cose.pss ? { key: akKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 } : akKey, sig);
+  } catch {
+    ok = false;
+  }
   if (!ok) throw new AttestationError("bad_signature", "the attestation key's signature over certInfo does not verify");
   const attest = parseTpmAttest(st.certInfo);
   const key = parseTpmPublic(st.pubArea);
