@@ -455,6 +455,53 @@ describe("inference proxy", () => {
     }
   });
 
+  it("follows Signet with a signet:proxy certificate instead of the admin token (and that certificate opens nothing else)", async () => {
+    const { generateKeyPairSync } = await import("node:crypto");
+    const { buildCsr, toPem } = await import("../ca/x509/index.js");
+    const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    const csr = toPem("CERTIFICATE REQUEST", buildCsr({ privateKey, publicKey, keyAlgorithm: "P-256", subject: [{ type: "CN", value: "localhost" }], sans: { dns: ["localhost"], ip: ["127.0.0.1"] } }));
+    const issued = await admin<{ chainPem: string }>(bed.signet, "POST", "/admin/v1/certificates", { csr, provisioner: "signet-system", profile: "client-server", roles: ["signet:proxy"] });
+    expect(issued.status, JSON.stringify(issued.body)).toBe(201);
+    const dir = bed.signet.home;
+    writeFileSync(join(dir, "proxy-role.crt"), issued.body.chainPem);
+    writeFileSync(join(dir, "proxy-role.key"), privateKey.export({ format: "pem", type: "pkcs8" }));
+    const creds = { cert: issued.body.chainPem, key: privateKey.export({ format: "pem", type: "pkcs8" }).toString() };
+    // The role reaches the proxy endpoints and the feed, and no other admin route.
+    expect((await fetchRaw(`${bed.signet.httpsUrl}/admin/v1/proxy/state`, { ca: bed.signet.rootPem, ...creds })).status).toBe(200);
+    expect((await fetchRaw(`${bed.signet.httpsUrl}/revocations?since=latest`, { ca: bed.signet.rootPem, ...creds })).status).toBe(200);
+    expect((await fetchRaw(`${bed.signet.httpsUrl}/admin/v1/certificates`, { ca: bed.signet.rootPem, ...creds })).status).toBe(401);
+    expect((await fetchRaw(`${bed.signet.httpsUrl}/admin/v1/proxy/tokens`, { ca: bed.signet.rootPem, ...creds })).status).toBe(401);
+    const { parseProxyConfig } = await import("../src/proxy/config.js");
+    const { startProxy } = await import("../src/proxy/main.js");
+    const { createLogger } = await import("../src/log.js");
+    const { Writable } = await import("node:stream");
+    const config = parseProxyConfig(
+      {
+        host: "127.0.0.1",
+        port: 0,
+        metrics: { port: 0 },
+        signet: { url: bed.signet.httpsUrl, httpUrl: bed.signet.httpUrl, adminTokenFile: "no-such-token", clientCertFile: "proxy-role.crt", clientKeyFile: "proxy-role.key" },
+        auditFile: join(dir, "logs", "role.log"),
+        upstreams: { main: { targets: [bed.upstreams[0]!.url] } },
+        routes: [{ name: "open", pathPrefix: "/v1/", upstream: "main", auth: ["mtls", "token"] }],
+      },
+      { home: dir, httpsPort: 9, httpPort: 0, proxyPort: 0, env: {} },
+    );
+    const p = await startProxy(config, createLogger("info", new Writable({ write: (_c, _e, cb) => cb() })));
+    try {
+      const t = await token(["open"]);
+      const at = (o: { token?: string; cert?: ClientCert }) =>
+        fetchRaw(`https://127.0.0.1:${p.port}/v1/models`, { ca: bed.signet.rootPem, ...(o.cert ? { cert: o.cert.cert, key: o.cert.key } : {}), headers: o.token ? { authorization: `Bearer ${o.token}` } : {} }).then((r) => r.status, () => 0);
+      await eventually(async () => (await at({ token: t.token })) === 200 || null);
+      const gina = await bed.client({ cn: "gina", roles: ["inference:invoke"] });
+      expect(await at({ cert: gina })).toBe(200);
+      expect((await admin(bed.signet, "POST", `/admin/v1/certificates/${gina.serial}/revoke`, { reason: "keyCompromise" })).status).toBe(200);
+      await eventually(async () => ((await at({ cert: gina })) === 0 ? true : null));
+    } finally {
+      await p.close();
+    }
+  });
+
   it("reports usage to the admin API's summary, exposes metrics, and writes an intact hash chain", async () => {
     const summary = await eventually(async () => {
       const r = await admin<{ routes: Record<string, { requests: number }>; callers: Record<string, { requests: number }> }>(bed.signet, "GET", "/admin/v1/proxy/summary");

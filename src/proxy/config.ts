@@ -83,7 +83,10 @@ export interface ProxyConfig {
   /** CA certificates client certificates must chain to; null: Signet's root and intermediate. */
   trustBundleFile: string | null;
   /** Signet's HTTPS API (revocation feed, tokens and routes, usage reports). */
-  signet: { url: string; httpUrl: string; caFile: string; adminTokenFile: string };
+  /** `clientCertFile`/`clientKeyFile`: a certificate with the signet:proxy role instead of the admin
+   * token (least privilege: the feed and the proxy endpoints only); it is also the proxy's server
+   * certificate unless `tls` names another. */
+  signet: { url: string; httpUrl: string; caFile: string; adminTokenFile: string; clientCertFile: string | null; clientKeyFile: string | null };
   /** Shared limits across processes and replicas; null: in memory (one process). */
   redisUrl: string | null;
   policyFile: string;
@@ -274,7 +277,8 @@ export function parseProxyConfig(raw: unknown, e: ProxyEnvironment): ProxyConfig
     tls = { certFile: home(str(v.tls.certFile, /\S/, "a file", "config.tls.certFile")), keyFile: home(str(v.tls.keyFile, /\S/, "a file", "config.tls.keyFile")) };
   }
   const signet = isObj(v.signet) ? v.signet : {};
-  if (v.signet !== undefined) known(signet, ["url", "httpUrl", "caFile", "adminTokenFile"], "config.signet");
+  if (v.signet !== undefined) known(signet, ["url", "httpUrl", "caFile", "adminTokenFile", "clientCertFile", "clientKeyFile"], "config.signet");
+  if ((typeof signet.clientCertFile === "string") !== (typeof signet.clientKeyFile === "string")) bad("clientCertFile and clientKeyFile go together", "config.signet");
   const metrics = isObj(v.metrics) ? v.metrics : {};
   const tokens = isObj(v.tokens) ? v.tokens : {};
   const env = e.env;
@@ -296,6 +300,8 @@ export function parseProxyConfig(raw: unknown, e: ProxyEnvironment): ProxyConfig
       httpUrl: env.SIGNET_PROXY_SIGNET_HTTP_URL ?? (typeof signet.httpUrl === "string" ? signet.httpUrl : `http://127.0.0.1:${e.httpPort}`),
       caFile: home(typeof signet.caFile === "string" ? signet.caFile : "ca/root.pem"),
       adminTokenFile: home(env.SIGNET_PROXY_ADMIN_TOKEN_FILE ?? (typeof signet.adminTokenFile === "string" ? signet.adminTokenFile : "admin.token")),
+      clientCertFile: typeof signet.clientCertFile === "string" ? home(signet.clientCertFile) : null,
+      clientKeyFile: typeof signet.clientKeyFile === "string" ? home(signet.clientKeyFile) : null,
     },
     redisUrl: env.SIGNET_PROXY_REDIS_URL ?? (typeof v.redisUrl === "string" ? str(v.redisUrl, /^rediss?:\/\/\S+$/, "a redis:// URL", "config.redisUrl") : null),
     policyFile: home(typeof v.policyFile === "string" ? v.policyFile : "policies/proxy.cedar"),

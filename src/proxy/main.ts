@@ -43,7 +43,9 @@ export async function tlsMaterial(config: ProxyConfig, client: SignetClient | nu
   if (ca === null) throw new Error("the proxy needs a trust bundle (trustBundleFile) or Signet to fetch it from");
   const ticketKeys = randomBytes(48);
   if (config.tls) return { key: readFileSync(config.tls.keyFile, "utf8"), cert: readFileSync(config.tls.certFile, "utf8"), ca, ticketKeys, renewAt: null };
-  if (!client) throw new Error("the proxy needs a certificate (tls.certFile, tls.keyFile) or Signet to issue one");
+  // A signet:proxy certificate (profile client-server) serves as the server certificate too.
+  if (config.signet.clientCertFile && config.signet.clientKeyFile) return { key: readFileSync(config.signet.clientKeyFile, "utf8"), cert: readFileSync(config.signet.clientCertFile, "utf8"), ca, ticketKeys, renewAt: null };
+  if (!client?.canIssue) throw new Error("the proxy needs a certificate (tls.certFile, tls.keyFile) or Signet to issue one");
   const issued = await client.issueServerCertificate(names);
   const notBefore = Date.now();
   return {
@@ -53,6 +55,13 @@ export async function tlsMaterial(config: ProxyConfig, client: SignetClient | nu
     ticketKeys,
     renewAt: notBefore + ((issued.notAfter.getTime() - notBefore) * 2) / 3,
   };
+}
+
+/** How the proxy reaches Signet: its signet:proxy client certificate, else an admin token file. */
+function signetClient(config: ProxyConfig, log: Logger): SignetClient | null {
+  const { url, caFile, clientCertFile, clientKeyFile, adminTokenFile } = config.signet;
+  if (clientCertFile && clientKeyFile) return new SignetClient(url, caFile, { certFile: clientCertFile, keyFile: clientKeyFile }, log);
+  return existsSync(adminTokenFile) ? new SignetClient(url, caFile, { tokenFile: adminTokenFile }, log) : null;
 }
 
 /** The proxy policy file, written with the default policy when it does not exist yet. */
@@ -73,7 +82,7 @@ export async function startProxy(
   log: Logger,
   opts: { material?: TlsMaterial; names?: { dns: string[]; ip: string[] }; metrics?: boolean; reportIntervalMs?: number } = {},
 ): Promise<RunningProxy> {
-  const client = existsSync(config.signet.adminTokenFile) ? new SignetClient(config.signet.url, config.signet.caFile, config.signet.adminTokenFile, log) : null;
+  const client = signetClient(config, log);
   if (!client) log.warn({ tokenFile: config.signet.adminTokenFile }, "no Signet admin credential: revocations come from the CRLs only; access tokens and API routes are not followed");
   const names = opts.names ?? { dns: ["localhost"], ip: ["127.0.0.1"] };
   const material = opts.material ?? (await tlsMaterial(config, client, names));
@@ -239,7 +248,7 @@ export async function startProxy(
 export async function runProxy(config: ProxyConfig, log: Logger, names: { dns: string[]; ip: string[] }): Promise<{ close(): Promise<void>; port: number }> {
   if (config.workers <= 1) return startProxy(config, log, { names });
   if (!config.redisUrl) log.warn({ workers: config.workers }, "several workers without redisUrl: each worker keeps its own rate limits (set SIGNET_PROXY_REDIS_URL to share them)");
-  const client = existsSync(config.signet.adminTokenFile) ? new SignetClient(config.signet.url, config.signet.caFile, config.signet.adminTokenFile, log) : null;
+  const client = signetClient(config, log);
   const material = await tlsMaterial(config, client, names);
   cluster.setupPrimary({ args: process.argv.slice(2), env: { ...process.env, SIGNET_PROXY_WORKER: "1" } } as Parameters<typeof cluster.setupPrimary>[0]);
   const workers = Array.from({ length: config.workers }, () => cluster.fork({ SIGNET_PROXY_WORKER: "1" }));
@@ -271,7 +280,7 @@ export async function runProxy(config: ProxyConfig, log: Logger, names: { dns: s
   // The primary renews the certificate Signet issued and hands it to every worker (the ticket keys
   // stay, so sessions resume across the renewal).
   let renew: NodeJS.Timeout | null = null;
-  if (client && material.renewAt !== null) {
+  if (client?.canIssue && material.renewAt !== null) {
     renew = setInterval(() => {
       if (Date.now() < material.renewAt!) return;
       tlsMaterial(config, client, names)

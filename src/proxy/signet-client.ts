@@ -32,20 +32,28 @@ export interface RevocationItem {
 
 export class SignetClient {
   readonly #agent: Agent;
-  readonly #token: string;
+  readonly #token: string | null;
   readonly #ca: string;
   #closed = false;
   readonly #aborts = new Set<AbortController>();
 
+  /** `credential`: an admin token file, or a client certificate (PEM files) with the signet:proxy
+   * role, which reaches only the feed and the proxy endpoints. */
   constructor(
     readonly url: string,
     caFile: string,
-    tokenFile: string,
+    credential: { tokenFile: string } | { certFile: string; keyFile: string },
     private readonly log: Logger,
   ) {
     this.#ca = readFileSync(caFile, "utf8");
-    this.#agent = new Agent({ connect: { ca: this.#ca, minVersion: "TLSv1.2" }, keepAliveTimeout: 60_000 });
-    this.#token = readFileSync(tokenFile, "utf8").trim();
+    const cert = "certFile" in credential ? { cert: readFileSync(credential.certFile, "utf8"), key: readFileSync(credential.keyFile, "utf8") } : {};
+    this.#agent = new Agent({ connect: { ca: this.#ca, minVersion: "TLSv1.2", ...cert }, keepAliveTimeout: 60_000 });
+    this.#token = "tokenFile" in credential ? readFileSync(credential.tokenFile, "utf8").trim() : null;
+  }
+
+  /** Whether this client may have Signet issue certificates (admin token only). */
+  get canIssue(): boolean {
+    return this.#token !== null;
   }
 
   async #call<T>(method: "GET" | "POST", path: string, body?: unknown, timeoutMs = 10_000): Promise<T> {
@@ -57,7 +65,7 @@ export class SignetClient {
         method,
         dispatcher: this.#agent,
         signal: ac.signal,
-        headers: { authorization: `Bearer ${this.#token}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
+        headers: { ...(this.#token ? { authorization: `Bearer ${this.#token}` } : {}), ...(body !== undefined ? { "content-type": "application/json" } : {}) },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
       });
       const text = await r.body.text();

@@ -5,7 +5,8 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { SecureContextOptions } from "node:tls";
 import type { Services } from "../services.js";
 import { adminApi } from "./admin/index.js";
-import { ADMIN_ROLE, makeAdminAuth, REVOCATION_READER_ROLE } from "./admin/auth.js";
+import { ADMIN_ROLE, makeAdminAuth, PROXY_ROLE, REVOCATION_READER_ROLE } from "./admin/auth.js";
+import { proxyFollowRoutes } from "./admin/routes/proxy.js";
 import type { RevocationService } from "../revocation/service.js";
 import { feedRoutes } from "./revocation/feed.js";
 import { AcmeProblem, acmePlugin, type DeviceAttestVerifier, type ValidationRunner } from "../../acme/index.js";
@@ -59,6 +60,16 @@ export async function buildHttpsApp(s: Services, tls: TlsMaterial, ready: () => 
     },
     { prefix: "/admin" },
   );
+  // What inference proxies call: admin credentials, or a proxy's own client certificate.
+  await app.register(
+    async (follow) => {
+      follow.decorateRequest("admin", null);
+      follow.addHook("onRequest", makeAdminAuth(s, [ADMIN_ROLE, PROXY_ROLE]));
+      follow.addHook("preValidation", rejectUnstorableText);
+      proxyFollowRoutes(follow, s);
+    },
+    { prefix: "/admin/v1" },
+  );
   // ACME (RFC 8555), one directory per ACME provisioner.
   await app.register(
     acmePlugin({
@@ -79,7 +90,7 @@ export async function buildHttpsApp(s: Services, tls: TlsMaterial, ready: () => 
   // The live revocation feed: admin credentials, or a client certificate with the reader role.
   await app.register(async (feed) => {
     feed.decorateRequest("admin", null);
-    feed.addHook("onRequest", makeAdminAuth(s, [ADMIN_ROLE, REVOCATION_READER_ROLE]));
+    feed.addHook("onRequest", makeAdminAuth(s, [ADMIN_ROLE, REVOCATION_READER_ROLE, PROXY_ROLE]));
     feedRoutes(feed, s, rev);
   });
   return app;

@@ -12,6 +12,9 @@ import type { Services } from "../../services.js";
 export const ADMIN_ROLE = "signet:admin";
 /** A client certificate with this role may read the revocation feed (and nothing else). */
 export const REVOCATION_READER_ROLE = "signet:revocation-reader";
+/** An inference proxy's client certificate: the revocation feed, and the proxy state and usage
+ * endpoints (GET /admin/v1/proxy/state, POST /admin/v1/proxy/usage), nothing else. */
+export const PROXY_ROLE = "signet:proxy";
 
 export interface AdminPrincipal {
   kind: "token" | "certificate";

@@ -125,6 +125,29 @@ export function proxyRoutes(app: FastifyInstance, s: Services): void {
     },
   );
 
+  app.get<{ Querystring: { since?: string; until?: string } }>(
+    "/proxy/summary",
+    {
+      schema: {
+        summary: "Inference requests, tokens and errors per route and per caller (or token), with the per-minute series",
+        tags: ["proxy"],
+        querystring: { type: "object", properties: { since: { type: "string" }, until: { type: "string" } } },
+        response: { 200: { type: "object", additionalProperties: true }, ...errorResponses },
+      },
+    },
+    async (req) => {
+      const now = new Date();
+      const until = time(req.query.until, now, "until");
+      const since = time(req.query.since, new Date(until.getTime() - 3600_000), "since");
+      if (since >= until) throw new SignetError("bad_request", "since must be before until");
+      return s.proxy.summary(since, until);
+    },
+  );
+}
+
+/** What a proxy itself calls: admin credentials, or a client certificate with the signet:proxy role
+ * (registered in a scope of their own, https-app.ts). */
+export function proxyFollowRoutes(app: FastifyInstance, s: Services): void {
   app.get<{ Querystring: { version?: string; wait?: number } }>(
     "/proxy/state",
     {
@@ -181,25 +204,6 @@ export function proxyRoutes(app: FastifyInstance, s: Services): void {
     async (req, reply) => {
       await s.proxy.report({ tokens: req.body.tokens ?? [], buckets: (req.body.buckets ?? []).map((b) => ({ ...b, minute: new Date(b.minute) })) });
       return reply.code(204).send();
-    },
-  );
-
-  app.get<{ Querystring: { since?: string; until?: string } }>(
-    "/proxy/summary",
-    {
-      schema: {
-        summary: "Inference requests, tokens and errors per route and per caller (or token), with the per-minute series",
-        tags: ["proxy"],
-        querystring: { type: "object", properties: { since: { type: "string" }, until: { type: "string" } } },
-        response: { 200: { type: "object", additionalProperties: true }, ...errorResponses },
-      },
-    },
-    async (req) => {
-      const now = new Date();
-      const until = time(req.query.until, now, "until");
-      const since = time(req.query.since, new Date(until.getTime() - 3600_000), "since");
-      if (since >= until) throw new SignetError("bad_request", "since must be before until");
-      return s.proxy.summary(since, until);
     },
   );
 }
