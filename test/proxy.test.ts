@@ -1,11 +1,18 @@
 // The inference proxy end to end: a real Signet issues the client certificates and access tokens,
 // the proxy follows it (revocations, tokens, API routes), and OpenAI-compatible stub upstreams answer
 // (src/proxy/demo-upstream.ts). Every policy level, every limit and every kind of bad input.
+import { generateKeyPairSync, X509Certificate } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Writable } from "node:stream";
+import { buildCsr, parseCertificate, toPem } from "../ca/x509/index.js";
+import { createLogger } from "../src/log.js";
 import { verifyInferenceLog } from "../src/proxy/audit.js";
+import { parseProxyConfig } from "../src/proxy/config.js";
+import { startProxy } from "../src/proxy/main.js";
+import { crlSerials } from "../src/proxy/signet-client.js";
 import { DEFAULT_PROXY_POLICY } from "../src/proxy/authz.js";
 import { admin } from "./support/acme.js";
 import { fetchRaw } from "./support/server.js";
@@ -60,6 +67,27 @@ describe("inference proxy", () => {
     expect(r.status, JSON.stringify(r.body)).toBe(201);
     return r.body;
   };
+  /** A certificate and key from this Signet for a second proxy, written into its home as NAME.crt/.key. */
+  const proxyCert = async (name: string, body: Record<string, unknown>) => {
+    const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    const csr = toPem("CERTIFICATE REQUEST", buildCsr({ privateKey, publicKey, keyAlgorithm: "P-256", subject: [{ type: "CN", value: "localhost" }], sans: { dns: ["localhost"], ip: ["127.0.0.1"] } }));
+    const issued = await admin<{ chainPem: string }>(bed.signet, "POST", "/admin/v1/certificates", { csr, provisioner: "signet-system", ...body });
+    expect(issued.status, JSON.stringify(issued.body)).toBe(201);
+    const key = privateKey.export({ format: "pem", type: "pkcs8" }).toString();
+    writeFileSync(join(bed.signet.home, `${name}.crt`), issued.body.chainPem);
+    writeFileSync(join(bed.signet.home, `${name}.key`), key);
+    return { cert: issued.body.chainPem, key };
+  };
+  /** Another proxy in front of the first upstream, one route "/v1/" ("open"), configured by `extra`. */
+  const secondProxy = (name: string, extra: Record<string, unknown>) =>
+    startProxy(
+      parseProxyConfig(
+        { host: "127.0.0.1", port: 0, metrics: { port: 0 }, auditFile: join(bed.signet.home, "logs", `${name}.log`), upstreams: { main: { targets: [bed.upstreams[0]!.url] } }, routes: [{ name: "open", pathPrefix: "/v1/", upstream: "main", auth: ["mtls", "token"] }], ...extra },
+        { home: bed.signet.home, httpsPort: 9, httpPort: 0, proxyPort: 0, env: {} },
+      ),
+      createLogger("info", new Writable({ write: (_c, _e, cb) => cb() })),
+    );
+
   /** The audit records written so far (they are written in batches, every 200 ms at most). */
   const auditLines = (): Array<Record<string, any>> => {
     if (!existsSync(bed.auditFile)) return [];
@@ -397,49 +425,25 @@ describe("inference proxy", () => {
 
   it("falls back to the CRLs when the revocation feed is unreachable", async () => {
     // A second proxy whose Signet API address is dead; only the HTTP port (CRLs) answers.
-    const { generateKeyPairSync } = await import("node:crypto");
-    const { buildCsr, toPem } = await import("../ca/x509/index.js");
-    const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-    const csr = toPem("CERTIFICATE REQUEST", buildCsr({ privateKey, publicKey, keyAlgorithm: "P-256", subject: [{ type: "CN", value: "localhost" }], sans: { dns: ["localhost"], ip: ["127.0.0.1"] } }));
-    const issued = await admin<{ chainPem: string }>(bed.signet, "POST", "/admin/v1/certificates", { csr, provisioner: "signet-system", profile: "server" });
-    const dir = bed.signet.home;
-    writeFileSync(join(dir, "fallback.crt"), issued.body.chainPem);
-    writeFileSync(join(dir, "fallback.key"), privateKey.export({ format: "pem", type: "pkcs8" }));
+    await proxyCert("fallback", { profile: "server" });
     const bundle = (await fetchRaw(`${bed.signet.httpUrl}/roots.pem`)).text + (await fetchRaw(`${bed.signet.httpUrl}/intermediates.pem`)).text;
-    writeFileSync(join(dir, "fallback-trust.pem"), bundle);
-    const { parseProxyConfig } = await import("../src/proxy/config.js");
-    const { startProxy } = await import("../src/proxy/main.js");
-    const { createLogger } = await import("../src/log.js");
-    const { Writable } = await import("node:stream");
-    const config = parseProxyConfig(
-      {
-        host: "127.0.0.1",
-        port: 0,
-        metrics: { port: 0 },
-        tls: { certFile: join(dir, "fallback.crt"), keyFile: join(dir, "fallback.key") },
-        trustBundleFile: join(dir, "fallback-trust.pem"),
-        signet: { url: "https://127.0.0.1:9", httpUrl: bed.signet.httpUrl },
-        crlFallbackSeconds: 1,
-        auditFile: join(dir, "logs", "fallback.log"),
-        upstreams: { main: { targets: [bed.upstreams[0]!.url] } },
-        routes: [{ name: "chat", pathPrefix: "/v1/", upstream: "main" }],
-      },
-      { home: dir, httpsPort: 9, httpPort: 0, proxyPort: 0, env: {} },
-    );
+    writeFileSync(join(bed.signet.home, "fallback-trust.pem"), bundle);
     // Revoked before the proxy starts: it reads the CRLs before it serves anything.
     const frank = await bed.client({ cn: "frank", roles: ["inference:invoke"] });
     expect((await admin(bed.signet, "POST", `/admin/v1/certificates/${frank.serial}/revoke`, { reason: "keyCompromise" })).status).toBe(200);
     // Signet publishes it in its delta CRL moments later.
-    const { crlSerials } = await import("../src/proxy/signet-client.js");
-    const { X509Certificate } = await import("node:crypto");
-    const { parseCertificate } = await import("../ca/x509/index.js");
     const issuing = new X509Certificate((await fetchRaw(`${bed.signet.httpUrl}/intermediates.pem`)).text);
     const ski = parseCertificate(issuing.raw).subjectKeyId!.toString("hex");
     await eventually(async () => {
       const all = [...(await crlSerials(bed.signet.httpUrl, ski, issuing, "full")), ...(await crlSerials(bed.signet.httpUrl, ski, issuing, "delta").catch(() => []))];
       return all.includes(frank.serial) || null;
     }, 15_000);
-    const fallback = await startProxy(config, createLogger("info", new Writable({ write: (_c, _e, cb) => cb() })));
+    const fallback = await secondProxy("fallback", {
+      tls: { certFile: "fallback.crt", keyFile: "fallback.key" },
+      trustBundleFile: "fallback-trust.pem",
+      signet: { url: "https://127.0.0.1:9", httpUrl: bed.signet.httpUrl },
+      crlFallbackSeconds: 1,
+    });
     try {
       const as = (c: ClientCert) => fetchRaw(`https://127.0.0.1:${fallback.port}/v1/models`, { ca: bed.signet.rootPem, cert: c.cert, key: c.key }).then((r) => r.status, () => 0);
       expect(await as(frank)).toBe(0);
@@ -456,38 +460,13 @@ describe("inference proxy", () => {
   });
 
   it("follows Signet with a signet:proxy certificate instead of the admin token (and that certificate opens nothing else)", async () => {
-    const { generateKeyPairSync } = await import("node:crypto");
-    const { buildCsr, toPem } = await import("../ca/x509/index.js");
-    const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-    const csr = toPem("CERTIFICATE REQUEST", buildCsr({ privateKey, publicKey, keyAlgorithm: "P-256", subject: [{ type: "CN", value: "localhost" }], sans: { dns: ["localhost"], ip: ["127.0.0.1"] } }));
-    const issued = await admin<{ chainPem: string }>(bed.signet, "POST", "/admin/v1/certificates", { csr, provisioner: "signet-system", profile: "client-server", roles: ["signet:proxy"] });
-    expect(issued.status, JSON.stringify(issued.body)).toBe(201);
-    const dir = bed.signet.home;
-    writeFileSync(join(dir, "proxy-role.crt"), issued.body.chainPem);
-    writeFileSync(join(dir, "proxy-role.key"), privateKey.export({ format: "pem", type: "pkcs8" }));
-    const creds = { cert: issued.body.chainPem, key: privateKey.export({ format: "pem", type: "pkcs8" }).toString() };
+    const creds = await proxyCert("proxy-role", { profile: "client-server", roles: ["signet:proxy"] });
     // The role reaches the proxy endpoints and the feed, and no other admin route.
     expect((await fetchRaw(`${bed.signet.httpsUrl}/admin/v1/proxy/state`, { ca: bed.signet.rootPem, ...creds })).status).toBe(200);
     expect((await fetchRaw(`${bed.signet.httpsUrl}/revocations?since=latest`, { ca: bed.signet.rootPem, ...creds })).status).toBe(200);
     expect((await fetchRaw(`${bed.signet.httpsUrl}/admin/v1/certificates`, { ca: bed.signet.rootPem, ...creds })).status).toBe(401);
     expect((await fetchRaw(`${bed.signet.httpsUrl}/admin/v1/proxy/tokens`, { ca: bed.signet.rootPem, ...creds })).status).toBe(401);
-    const { parseProxyConfig } = await import("../src/proxy/config.js");
-    const { startProxy } = await import("../src/proxy/main.js");
-    const { createLogger } = await import("../src/log.js");
-    const { Writable } = await import("node:stream");
-    const config = parseProxyConfig(
-      {
-        host: "127.0.0.1",
-        port: 0,
-        metrics: { port: 0 },
-        signet: { url: bed.signet.httpsUrl, httpUrl: bed.signet.httpUrl, adminTokenFile: "no-such-token", clientCertFile: "proxy-role.crt", clientKeyFile: "proxy-role.key" },
-        auditFile: join(dir, "logs", "role.log"),
-        upstreams: { main: { targets: [bed.upstreams[0]!.url] } },
-        routes: [{ name: "open", pathPrefix: "/v1/", upstream: "main", auth: ["mtls", "token"] }],
-      },
-      { home: dir, httpsPort: 9, httpPort: 0, proxyPort: 0, env: {} },
-    );
-    const p = await startProxy(config, createLogger("info", new Writable({ write: (_c, _e, cb) => cb() })));
+    const p = await secondProxy("role", { signet: { url: bed.signet.httpsUrl, httpUrl: bed.signet.httpUrl, adminTokenFile: "no-such-token", clientCertFile: "proxy-role.crt", clientKeyFile: "proxy-role.key" } });
     try {
       const t = await token(["open"]);
       const at = (o: { token?: string; cert?: ClientCert }) =>
