@@ -134,7 +134,6 @@ const FROM_CODE: Record<ErrorCode, ProblemType> = {
   bad_lifetime: "malformed",
   bad_policy: "malformed",
   bad_provisioner: "malformed",
-  bad_config: "malformed",
   bad_revocation_reason: "badRevocationReason",
   bad_scep_message: "malformed",
   bad_scep_signature: "malformed",

@@ -3,7 +3,7 @@
 // in its "error" field; a client that POSTs to it again gets an immediate retry. Then the challenge and
 // its authorization become valid or invalid together.
 import type { FastifyBaseLogger } from "fastify";
-import type { AcmeStore, AuthzRecord, ChallengeType } from "./ports.js";
+import type { AcmeStore, AuthzRecord, ChallengeType, DeviceAttested } from "./ports.js";
 import type { ProblemDocument } from "./problems.js";
 import type { ChallengeValidator } from "./validator.js";
 
@@ -13,6 +13,46 @@ export interface ValidationOptions {
   /** Validations running at once in this process, and per account: each holds sockets and timers. */
   maxRunning?: number;
   maxPerAccount?: number;
+}
+
+/**
+ * Ends a challenge that is processing: valid (with what it proved, for device-attest-01) and its
+ * authorization with it, unless the authorization expired meanwhile; or invalid with the problem,
+ * and then its order too (§7.1.6; stored, so that lists and ARI `replaces` see it at once).
+ * `known`: the authorization as last read or written. Returns the authorization as it ends.
+ */
+export async function settleChallenge(
+  store: AcmeStore,
+  known: AuthzRecord,
+  type: ChallengeType,
+  outcome: { valid: true; attested?: DeviceAttested } | { valid: false; error: ProblemDocument },
+  now: Date,
+): Promise<AuthzRecord | null> {
+  const final = await store.updateAuthz(
+    known.id,
+    (a) => {
+      const c = a.challenges.find((x) => x.type === type);
+      if (!c || c.status !== "processing" || a.status !== "pending") return null;
+      if (outcome.valid && a.expires > now) {
+        c.status = "valid";
+        c.validated = now.toISOString();
+        delete c.error;
+        if (outcome.attested) c.attested = outcome.attested;
+        a.status = "valid";
+      } else {
+        c.status = "invalid";
+        c.error = outcome.valid ? { type: "urn:ietf:params:acme:error:unauthorized", detail: "the authorization expired during validation", status: 403 } : outcome.error;
+        a.status = "invalid";
+      }
+      return a;
+    },
+    known,
+  );
+  if (final?.status === "invalid") {
+    const error = final.challenges.find((c) => c.type === type)?.error;
+    await store.setOrderStatus(final.orderId, "pending", "invalid", error ? { error: { ...error, identifier: final.identifier } } : {});
+  }
+  return final;
 }
 
 export class ValidationRunner {
@@ -115,27 +155,6 @@ export class ValidationRunner {
         });
       });
     }
-    const now = this.clock();
-    const result = problem;
-    const final = await this.store.updateAuthz(authz.id, (a) => {
-      const c = a.challenges.find((x) => x.type === type);
-      if (!c || c.status !== "processing" || a.status !== "pending") return null;
-      if (result === null && a.expires > now) {
-        c.status = "valid";
-        c.validated = now.toISOString();
-        delete c.error;
-        a.status = "valid";
-      } else {
-        c.status = "invalid";
-        c.error = result ?? { type: "urn:ietf:params:acme:error:unauthorized", detail: "the authorization expired during validation", status: 403 };
-        a.status = "invalid";
-      }
-      return a;
-    }, known);
-    // The order is invalid now (§7.1.6); stored, so that lists and ARI `replaces` see it at once.
-    if (final?.status === "invalid") {
-      const error = final.challenges.find((c) => c.type === type)?.error;
-      await this.store.setOrderStatus(final.orderId, "pending", "invalid", error ? { error: { ...error, identifier: final.identifier } } : {});
-    }
+    await settleChallenge(this.store, known, type, problem === null ? { valid: true } : { valid: false, error: problem }, this.clock());
   }
 }

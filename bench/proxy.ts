@@ -4,13 +4,12 @@
 // upstream directly, through Signet, through nginx), and TLS handshakes/s with client certificates,
 // full and resumed. Each server runs in its own processes, with two workers each (both cores).
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { generateKeyPairSync } from "node:crypto";
 import { connect as tlsConnect } from "node:tls";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { buildCsr, toPem } from "../ca/x509/index.js";
 import { admin, freePort } from "../test/support/acme.js";
+import { makeCsr } from "../test/support/csr.js";
 import { startTestServer } from "../test/support/server.js";
 
 export interface ProxyBenchLine {
@@ -115,13 +114,12 @@ export async function benchProxy(opts: { seconds: number; connections: number; l
   try {
     // Certificates from this Signet: the servers' (both proxies use the same) and the client's.
     const issue = async (cn: string, body: Record<string, unknown>) => {
-      const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-      const csr = toPem("CERTIFICATE REQUEST", buildCsr({ privateKey, publicKey, keyAlgorithm: "P-256", subject: [{ type: "CN", value: cn }], ...(body.sans ? { sans: body.sans as { dns: string[]; ip: string[] } } : {}) }));
-      const { sans: _s, ...rest } = body;
-      const r = await admin<{ chainPem: string }>(signet, "POST", "/admin/v1/certificates", { csr, ...rest });
+      const { sans, ...rest } = body;
+      const csr = makeCsr({ cn, ...(sans ? { sans: sans as { dns: string[]; ip: string[] } } : {}) });
+      const r = await admin<{ chainPem: string }>(signet, "POST", "/admin/v1/certificates", { csr: csr.pem, ...rest });
       if (r.status !== 201) throw new Error(`issue ${cn}: ${JSON.stringify(r.body)}`);
       writeFileSync(join(dir, `${cn}.crt`), r.body.chainPem);
-      writeFileSync(join(dir, `${cn}.key`), privateKey.export({ format: "pem", type: "pkcs8" }));
+      writeFileSync(join(dir, `${cn}.key`), csr.keyPem);
     };
     await issue("localhost", { provisioner: "signet-system", profile: "server", sans: { dns: ["localhost"], ip: ["127.0.0.1"] } });
     await issue("bench-client", { profile: "client", roles: ["inference:invoke"], spiffeId: "spiffe://signet.internal/bench/client" });
@@ -230,10 +228,9 @@ http {
     // the proxy closes that connection (the live feed, then the proxy's socket registry).
     const revokeMs: number[] = [];
     for (let i = 0; i < 10; i++) {
-      const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-      const csr = toPem("CERTIFICATE REQUEST", buildCsr({ privateKey, publicKey, keyAlgorithm: "P-256", subject: [{ type: "CN", value: `revokee-${i}` }] }));
-      const r = await admin<{ pem: string; certificate: { serial: string } }>(signet, "POST", "/admin/v1/certificates", { csr, profile: "client", roles: ["inference:invoke"] });
-      const socket = tlsConnect({ host: "127.0.0.1", port: proxyPort, ca: readFileSync(trust, "utf8"), cert: r.body.pem, key: privateKey.export({ format: "pem", type: "pkcs8" }).toString(), servername: "localhost" });
+      const csr = makeCsr({ cn: `revokee-${i}` });
+      const r = await admin<{ pem: string; certificate: { serial: string } }>(signet, "POST", "/admin/v1/certificates", { csr: csr.pem, profile: "client", roles: ["inference:invoke"] });
+      const socket = tlsConnect({ host: "127.0.0.1", port: proxyPort, ca: readFileSync(trust, "utf8"), cert: r.body.pem, key: csr.keyPem, servername: "localhost" });
       await new Promise<void>((resolve, reject) => socket.once("secureConnect", resolve).once("error", reject));
       const closed = new Promise<number>((resolve) => socket.once("close", () => resolve(performance.now())));
       socket.on("error", () => undefined);

@@ -15,7 +15,6 @@ export const ERROR_CODES = {
   bad_lifetime: "the requested lifetime is outside what is allowed",
   bad_policy: "the name policy is invalid",
   bad_provisioner: "the provisioner definition is invalid",
-  bad_config: "the configuration is invalid",
   bad_revocation_reason: "the revocation reason is not an RFC 5280 reason code",
   bad_ocsp_request: "the OCSP request cannot be parsed",
   bad_crl: "the CRL cannot be parsed",

@@ -2,7 +2,8 @@
 // (CertPoll/GetCertInitial), GetCert and GetCRL; and the operator's side of manual approval. Every
 // certificate goes through the authority's pipeline; this module decides only who may ask and what a
 // replayed transaction gets back.
-import { createHash, randomBytes, randomUUID } from "node:crypto";
+import { sha256hex } from "../ca/digest.js";
+import { randomBytes, randomUUID } from "node:crypto";
 import type { Authority } from "../ca/authority.js";
 import { AUDIT_EVENTS } from "../ca/audit.js";
 import { isSignetError, SignetError, type ErrorCode } from "../ca/errors.js";
@@ -69,7 +70,6 @@ const FAIL_INFO: Record<ErrorCode, FailInfo> = {
   bad_lifetime: "badRequest",
   bad_policy: "badRequest",
   bad_provisioner: "badRequest",
-  bad_config: "badRequest",
   bad_revocation_reason: "badRequest",
   bad_ocsp_request: "badRequest",
   bad_crl: "badRequest",
@@ -114,7 +114,7 @@ function answerCipher(c: RequestCipher): ContentCipher {
   return c === "des-cbc" ? "des-ede3-cbc" : c;
 }
 
-export const sha256hex = (b: Buffer | string): string => createHash("sha256").update(b).digest("hex");
+export { sha256hex };
 
 export interface Answer {
   /** DER CertRep. */

@@ -134,7 +134,7 @@ describe("configuration", () => {
       try {
         parseProxyConfig(raw, env);
       } catch (e) {
-        if (isSignetError(e, "bad_config")) return e.message;
+        if (isSignetError(e, "config_invalid")) return e.message;
         throw e;
       }
       return "accepted";

@@ -1,13 +1,13 @@
 // The inference proxy end to end: a real Signet issues the client certificates and access tokens,
 // the proxy follows it (revocations, tokens, API routes), and OpenAI-compatible stub upstreams answer
 // (src/proxy/demo-upstream.ts). Every policy level, every limit and every kind of bad input.
-import { generateKeyPairSync, X509Certificate } from "node:crypto";
+import { X509Certificate } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Writable } from "node:stream";
-import { buildCsr, parseCertificate, toPem } from "../ca/x509/index.js";
+import { parseCertificate } from "../ca/x509/index.js";
 import { createLogger } from "../src/log.js";
 import { verifyInferenceLog } from "../src/proxy/audit.js";
 import { parseProxyConfig } from "../src/proxy/config.js";
@@ -15,6 +15,7 @@ import { startProxy } from "../src/proxy/main.js";
 import { crlSerials } from "../src/proxy/signet-client.js";
 import { DEFAULT_PROXY_POLICY } from "../src/proxy/authz.js";
 import { admin } from "./support/acme.js";
+import { makeCsr } from "./support/csr.js";
 import { fetchRaw } from "./support/server.js";
 import { chat, eventually, startProxyBed, type ClientCert, type ProxyBed } from "./support/proxy.js";
 
@@ -69,11 +70,10 @@ describe("inference proxy", () => {
   };
   /** A certificate and key from this Signet for a second proxy, written into its home as NAME.crt/.key. */
   const proxyCert = async (name: string, body: Record<string, unknown>) => {
-    const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-    const csr = toPem("CERTIFICATE REQUEST", buildCsr({ privateKey, publicKey, keyAlgorithm: "P-256", subject: [{ type: "CN", value: "localhost" }], sans: { dns: ["localhost"], ip: ["127.0.0.1"] } }));
-    const issued = await admin<{ chainPem: string }>(bed.signet, "POST", "/admin/v1/certificates", { csr, provisioner: "signet-system", ...body });
+    const csr = makeCsr({ cn: "localhost", sans: { dns: ["localhost"], ip: ["127.0.0.1"] } });
+    const issued = await admin<{ chainPem: string }>(bed.signet, "POST", "/admin/v1/certificates", { csr: csr.pem, provisioner: "signet-system", ...body });
     expect(issued.status, JSON.stringify(issued.body)).toBe(201);
-    const key = privateKey.export({ format: "pem", type: "pkcs8" }).toString();
+    const key = csr.keyPem;
     writeFileSync(join(bed.signet.home, `${name}.crt`), issued.body.chainPem);
     writeFileSync(join(bed.signet.home, `${name}.key`), key);
     return { cert: issued.body.chainPem, key };

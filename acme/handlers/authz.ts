@@ -6,6 +6,7 @@ import type { AcmeSettings } from "../../ca/provisioners/index.js";
 import { CHALLENGE_TYPES, type AccountRecord, type AuthzRecord, type ChallengeRecord, type ChallengeType, type DeviceAttested } from "../ports.js";
 import { AcmeProblem, problemDocument, type ProblemDocument } from "../problems.js";
 import { authzStatus, authzView, challengeView } from "../views.js";
+import { settleChallenge } from "../validation.js";
 import { POLL_AFTER_SECONDS } from "./order.js";
 
 export function authzRoutes(app: FastifyInstance, ctx: AcmeContext): void {
@@ -136,25 +137,7 @@ async function deviceAttest(ctx: AcmeContext, settings: AcmeSettings, authz: Aut
     }
     outcome = { error: problemDocument(err.type, err.detail, err.status, { identifier: authz.identifier }) };
   }
-  const final = await store.updateAuthz(started.id, (a) => {
-    const c = a.challenges.find((x) => x.type === "device-attest-01");
-    if (!c || c.status !== "processing" || a.status !== "pending") return null;
-    if ("attested" in outcome && a.expires > ctx.now()) {
-      c.status = "valid";
-      c.validated = ctx.now().toISOString();
-      c.attested = outcome.attested;
-      a.status = "valid";
-    } else {
-      c.status = "invalid";
-      c.error = "error" in outcome ? outcome.error : problemDocument("unauthorized", "the authorization expired during validation", 403);
-      a.status = "invalid";
-    }
-    return a;
-  }, started);
-  if (final?.status === "invalid") {
-    const error = final.challenges.find((c) => c.type === "device-attest-01")?.error;
-    await store.setOrderStatus(final.orderId, "pending", "invalid", error ? { error: { ...error, identifier: final.identifier } } : {});
-  }
+  const final = await settleChallenge(store, started, "device-attest-01", "attested" in outcome ? { valid: true, attested: outcome.attested } : { valid: false, error: outcome.error }, ctx.now());
   return final?.challenges.find((c) => c.type === "device-attest-01") ?? moved;
 }
 

@@ -2,11 +2,10 @@
 // and finalize, which hands the CSR to the authority's one pipeline.
 import { randomBytes } from "node:crypto";
 import type { FastifyInstance, FastifyReply } from "fastify";
-import { isSignetError, SignetError } from "../../ca/errors.js";
-import type { SignOption } from "../../ca/provisioners/sign-options.js";
+import { isSignetError } from "../../ca/errors.js";
 import type { ProvisionerRecord } from "../../ca/ports.js";
 import { acmeProfiles, csrMatchesOrder, type AcmeSettings } from "../../ca/provisioners/index.js";
-import { attested, type AttestedBinding } from "../../ca/attestation/sign-options.js";
+import { attested, csrKeyIs, type AttestedBinding } from "../../ca/attestation/sign-options.js";
 import { parseCertId } from "../ari.js";
 import { assertPostAsGet, objectPayload, type AcmeContext } from "../context.js";
 import { parseIdentifiers, type CheckedIdentifier } from "../identifiers.js";
@@ -180,17 +179,6 @@ function deviceAttested(order: OrderRecord, authzs: AuthzRecord[]): DeviceAttest
 
 function refuseBoundDeviceOrder(accountBinding: AttestedBinding | null): void {
   if (accountBinding) throw new AcmeProblem("unauthorized", "an account bound to an attestation decision orders only that decision's names, not device identifiers");
-}
-
-/** The CSR must carry the key the TPM attested, and nothing else proves the device holds it. */
-function csrKeyIs(spki: Buffer): SignOption {
-  return {
-    kind: "validator",
-    name: "device-attested-key",
-    validate({ csr }) {
-      if (!csr.spki.equals(spki)) throw new SignetError("bad_csr", "the CSR's public key is not the key the device's TPM attested in device-attest-01");
-    },
-  };
 }
 
 /** The attestation decision the account's EAB key was handed out for, if any. */

@@ -59,3 +59,15 @@ export function attested(b: AttestedBinding): SignOption[] {
     },
   ];
 }
+
+/** The CSR must carry exactly `spki`: the key a TPM attested (device-attest-01), which proves the
+ * certificate's key lives in that TPM. */
+export function csrKeyIs(spki: Buffer): SignOption {
+  return {
+    kind: "validator",
+    name: "device-attested-key",
+    validate({ csr }) {
+      if (!csr.spki.equals(spki)) throw new SignetError("bad_csr", "the CSR's public key is not the key the device's TPM attested in device-attest-01");
+    },
+  };
+}

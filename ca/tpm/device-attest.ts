@@ -10,7 +10,7 @@
 import { constants, createHash, timingSafeEqual, verify, type KeyObject } from "node:crypto";
 import { AttestationError } from "../attestation/errors.js";
 import { decodeCbor, type CborValue } from "./cbor.js";
-import { assertStrongName, hasAttributes, parseTpmAttest, parseTpmPublic, TPMA, TPM_ALG, TPM_ST, TpmReader, type TpmAttest, type TpmPublic } from "./tpm2.js";
+import { assertStrongName, hasAttributes, parseTpmAttest, parseTpmPublic, TPMA, TPM_ALG, TpmReader, type TpmAttest, type TpmPublic } from "./tpm2.js";
 
 export interface TpmStatement {
   alg: number;
@@ -136,6 +136,5 @@ export function verifyTpmStatement(st: TpmStatement, akKey: KeyObject, keyAuthor
     throw new AttestationError("claim_mismatch", "the attested key is not an unrestricted signing key generated in and fixed to the TPM (fixedTPM, fixedParent, sensitiveDataOrigin, sign; not decrypt, not restricted)");
   }
   if (key.spki.equals(akKey.export({ format: "der", type: "spki" }))) throw new AttestationError("claim_mismatch", "the attested key is the attestation key itself");
-  if (attest.type !== TPM_ST.ATTEST_CERTIFY && attest.type !== TPM_ST.ATTEST_CREATION) throw new AttestationError("malformed", "certInfo is not a certify or creation attestation");
   return { key, attest };
 }

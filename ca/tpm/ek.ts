@@ -2,7 +2,7 @@
 // TPM (TCG EK Credential Profile). Signet trusts an EK when its certificate chains to a configured
 // manufacturer root (or an intermediate operators pinned), and reads the TPM's manufacturer, model
 // and firmware version from its subjectAltName directoryName (tcg-at-tpmManufacturer etc.).
-import { createHash, X509Certificate } from "node:crypto";
+import { createHash, X509Certificate, type KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { AttestationError } from "../attestation/errors.js";
 import { OID } from "../x509/oids.js";
@@ -14,6 +14,8 @@ export interface EndorsementKey {
   /** sha256 hex of the EK's SubjectPublicKeyInfo: the device's permanent identifier in Signet. */
   permanentIdentifier: string;
   certificate: X509Certificate;
+  /** The EK's public key (RSA), read once from the certificate. */
+  publicKey: KeyObject;
   /** Subject of the manufacturer certificate the chain ended at. */
   issuer: string;
   tpmManufacturer: string | null;
@@ -29,10 +31,6 @@ export class EkRoots {
     this.certificates = (pem.match(PEM) ?? []).map((p) => new X509Certificate(p)).filter((c) => c.ca);
   }
 
-  /** The EK certificate's key: only valid for a certificate verify() accepted. */
-  static keyOf(ek: EndorsementKey) {
-    return ek.certificate.publicKey;
-  }
 
   static fromFile(path: string): EkRoots {
     return new EkRoots(readFileSync(path, "utf8"));
@@ -49,7 +47,7 @@ export class EkRoots {
     }
     if (ek.ca) throw new AttestationError("claim_mismatch", "the EK certificate is a CA certificate");
     // Some EK certificates name their key id-RSAES-OAEP, which OpenSSL will not import.
-    let ekKey;
+    let ekKey: KeyObject;
     try {
       ekKey = ek.publicKey;
     } catch (cause) {
@@ -75,6 +73,7 @@ export class EkRoots {
         return {
           permanentIdentifier: createHash("sha256").update(ekKey.export({ format: "der", type: "spki" })).digest("hex"),
           certificate: ek,
+          publicKey: ekKey,
           issuer: anchor.subject,
           tpmManufacturer: manufacturer,
           tpmModel: model,

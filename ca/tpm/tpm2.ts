@@ -175,7 +175,7 @@ export function parseTpmPublic(input: Buffer, opts: { sized?: boolean } = {}): T
   const r = new TpmReader(raw, "TPMT_PUBLIC");
   const typeAlg = r.u16("type");
   const nameAlg = r.u16("nameAlg");
-  const { size } = hashOf(nameAlg, "TPMT_PUBLIC nameAlg");
+  hashOf(nameAlg, "TPMT_PUBLIC nameAlg");
   const attributes = r.u32("objectAttributes");
   const authPolicy = r.sized("authPolicy", 64);
   const readSym = () => {
@@ -230,7 +230,6 @@ export function parseTpmPublic(input: Buffer, opts: { sized?: boolean } = {}): T
   }
   r.finish();
   const name = Buffer.concat([u16(nameAlg), createHash(hashOf(nameAlg, "nameAlg").name).update(raw).digest()]);
-  if (name.length !== 2 + size) throw new AttestationError("malformed", "TPMT_PUBLIC: bad name size");
   return { ...out, publicKey, spki: publicKey.export({ format: "der", type: "spki" }), name };
 }
 

@@ -2,11 +2,12 @@
 // credential bound to that decision: single-use ACME EAB keys for any stock ACME client, a SCEP
 // one-time challenge, or the certificate itself when the request carries a CSR. Every decision,
 // allow or deny, is an audit event with the evidence's digest and the policy version.
-import { createHash, randomBytes, randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { join, isAbsolute } from "node:path";
 import type { Logger } from "pino";
 import type { CreatedEabKey } from "../../acme/index.js";
 import { AttestationError, isAttestationError } from "../../ca/attestation/errors.js";
+import { sha256hex } from "../../ca/digest.js";
 import { attested, type AttestedBinding } from "../../ca/attestation/sign-options.js";
 import type { AllowDecision, Decision, Evidence } from "../../ca/attestation/types.js";
 import { PostureAttestor } from "../../ca/attestation/posture-attestor.js";
@@ -61,7 +62,6 @@ export interface AttestationDeps {
   clock?: () => Date;
 }
 
-const sha256hex = (s: string | Buffer) => createHash("sha256").update(s).digest("hex");
 
 export class AttestationService {
   readonly #d: AttestationDeps;
@@ -271,8 +271,7 @@ export class AttestationService {
   /** Step 2: the recovered secret proves the AK is in that TPM; the AK gets a tpm-ak certificate. */
   async tpmActivate(p: ProvisionerRecord, body: TpmActivateRequest, actor: string): Promise<TpmActivateResult> {
     this.#assertType(p);
-    this.#tpmSettings(p);
-    return this.#tpm.activate(p, this.settingsOf(p).tpm!.akLifetimeSeconds, body, actor);
+    return this.#tpm.activate(p, this.#tpmSettings(p).akLifetimeSeconds, body, actor);
   }
 
   /** device-attest-01 (wired into the ACME front end): the attested key, and the binding the
@@ -370,7 +369,7 @@ export class AttestationService {
       profile: rec.profile,
       lifetimeSeconds: Math.max(Math.floor((rec.notAfter.getTime() - rec.notBefore.getTime()) / 1000), 1),
       policyVersion: "renewal",
-      evidenceDigest: createHash("sha256").update(clientCertDer).digest("hex"),
+      evidenceDigest: sha256hex(clientCertDer),
       expiresAt: null,
       commonName: rec.commonName,
     };

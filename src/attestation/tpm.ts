@@ -9,10 +9,11 @@
 //   3. ACME device-attest-01: the AK vouches for a new key (TPMS_ATTEST over its Name, extraData =
 //      SHA-256 of the key authorization); verifyDeviceAttest() checks the statement and hands the
 //      device's evidence to the posture policy.
-import { createHash, randomBytes, randomUUID, timingSafeEqual, X509Certificate } from "node:crypto";
+import { randomBytes, randomUUID, timingSafeEqual, X509Certificate } from "node:crypto";
 import { statSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { AttestationError } from "../../ca/attestation/errors.js";
+import { sha256hex } from "../../ca/digest.js";
 import type { Evidence } from "../../ca/attestation/types.js";
 import type { Authority } from "../../ca/authority.js";
 import { blockedError } from "../../ca/authority.js";
@@ -76,7 +77,6 @@ export interface TpmDeps {
 
 const ACTIVATION_TTL_MS = 5 * 60_000;
 const MAX_OPEN_ACTIVATIONS = 5;
-const sha256hex = (b: Buffer | string) => createHash("sha256").update(b).digest("hex");
 
 function b64(v: unknown, field: string, max = 8192): Buffer {
   if (typeof v !== "string" || v.length === 0 || v.length > max || !/^[A-Za-z0-9+/_-]+={0,2}$/.test(v)) throw new AttestationError("malformed", `${field} must be base64`);
@@ -122,7 +122,7 @@ export class TpmDevices {
     let ekParams: { nameAlg: number; aesBits: number } = { nameAlg: TPM_ALG.SHA256, aesBits: 128 };
     if (body.ekPublic !== undefined) {
       const pub = parseTpmPublic(b64(body.ekPublic, "ekPublic"), { sized: true });
-      if (!pub.spki.equals(EkRoots.keyOf(ek).export({ format: "der", type: "spki" }))) throw new AttestationError("claim_mismatch", "ekPublic is not the key of the EK certificate");
+      if (!pub.spki.equals(ek.publicKey.export({ format: "der", type: "spki" }))) throw new AttestationError("claim_mismatch", "ekPublic is not the key of the EK certificate");
       if (!hasAttributes(pub, TPMA.fixedTPM | TPMA.fixedParent | TPMA.restricted | TPMA.decrypt, TPMA.sign) || pub.symmetric?.algorithm !== TPM_ALG.AES || pub.symmetric.mode !== TPM_ALG.CFB) {
         throw new AttestationError("claim_mismatch", "ekPublic is not a restricted storage key with AES-CFB, as an endorsement key is");
       }
@@ -135,7 +135,7 @@ export class TpmDevices {
     if (block) throw blockedError(block);
     // 32 bytes fit the name digest of every EK accepted (SHA-256 or stronger).
     const secret = randomBytes(32);
-    const made = makeCredential({ publicKey: EkRoots.keyOf(ek), ...ekParams }, ak.name, secret);
+    const made = makeCredential({ publicKey: ek.publicKey, ...ekParams }, ak.name, secret);
     const id = randomUUID();
     const expiresAt = new Date(now.getTime() + ACTIVATION_TTL_MS);
     const claims: Record<string, string> = { permanentIdentifier: ek.permanentIdentifier, ekIssuer: ek.issuer.slice(0, 256) };

@@ -108,7 +108,7 @@ export interface ProxyConfig {
 export const NO_LIMIT: LimitSpec = { requestsPerMinute: null, burstRequests: null, tokensPerMinute: null, burstTokens: null };
 
 function bad(message: string, path: string): never {
-  throw new SignetError("bad_config", `${path}: ${message}`, { detail: { path } });
+  throw new SignetError("config_invalid", `${path}: ${message}`, { detail: { path } });
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -322,13 +322,13 @@ export function loadProxyConfig(file: string | null, e: ProxyEnvironment): Proxy
   try {
     text = readFileSync(file, "utf8");
   } catch (err) {
-    throw new SignetError("bad_config", `cannot read the proxy configuration ${file}: ${(err as NodeJS.ErrnoException).code ?? "error"}`);
+    throw new SignetError("config_invalid", `cannot read the proxy configuration ${file}: ${(err as NodeJS.ErrnoException).code ?? "error"}`);
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (err) {
-    throw new SignetError("bad_config", `the proxy configuration ${file} is not JSON: ${(err as Error).message}`);
+    throw new SignetError("config_invalid", `the proxy configuration ${file} is not JSON: ${(err as Error).message}`);
   }
   return parseProxyConfig(json, e);
 }

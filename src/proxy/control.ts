@@ -2,9 +2,10 @@
 // through the admin API, the state every proxy follows (a long poll that answers as soon as a token
 // is revoked or a route changes), and the usage proxies report. Proxies hold no database
 // credentials: they read this over the admin API.
-import { createHash, randomBytes, randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { AUDIT_EVENTS } from "../../ca/audit.js";
-import { SignetError } from "../../ca/errors.js";
+import { sha256hex } from "../../ca/digest.js";
+import { isSignetError, SignetError } from "../../ca/errors.js";
 import type { AuditLog } from "../../ca/ports.js";
 import type { ProxyRouteRecord, ProxyTokenRecord, SqlProxyStore, UsageBucket } from "../db/proxy-store.js";
 import { parseRoute, ROUTE_NAME } from "./config.js";
@@ -26,7 +27,6 @@ export interface CreatedProxyToken {
 }
 
 const TENANT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-export const sha256hex = (s: string) => createHash("sha256").update(s).digest("hex");
 
 export class ProxyControl {
   readonly #waiters = new Set<() => void>();
@@ -77,7 +77,14 @@ export class ProxyControl {
     const definition: Record<string, unknown> = { ...(body as Record<string, unknown>), name };
     const now = this.clock();
     // The proxy checks the upstream against its own pools; here the shape.
-    const route = parseRoute(definition, "route", null, now);
+    let route;
+    try {
+      route = parseRoute(definition, "route", null, now);
+    } catch (err) {
+      // The same checks as the config file's; here it is the caller's request that is wrong.
+      if (isSignetError(err, "config_invalid")) throw new SignetError("bad_request", err.message, { detail: err.detail });
+      throw err;
+    }
     const { ttlSeconds: _ttl, ...stored } = definition;
     const rec: ProxyRouteRecord = { name, definition: { ...stored, ...(route.expiresAt ? { expiresAt: route.expiresAt.toISOString() } : {}) }, createdBy: actor, createdAt: now, expiresAt: route.expiresAt };
     await this.store.putRoute(rec);

@@ -12,7 +12,7 @@ import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { AggregatorRegistry } from "prom-client";
 import { parseCertificate } from "../../ca/x509/index.js";
-import { WatchedPolicyFile } from "../attestation/policy-file.js";
+import { WatchedPolicyFile } from "../policy-file.js";
 import { InferenceAudit } from "./audit.js";
 import { DEFAULT_PROXY_POLICY, ProxyPolicy } from "./authz.js";
 import type { ProxyConfig } from "./config.js";

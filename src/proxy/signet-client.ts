@@ -10,16 +10,17 @@ import { Agent, request } from "undici";
 import { verify, X509Certificate } from "node:crypto";
 import { parseCrl } from "../../ca/x509/crl.js";
 import { DerReader, readOne, TAG } from "../../ca/x509/der.js";
+import { SIGNATURE_ALGORITHM_OIDS } from "../../ca/x509/oids.js";
 import { buildCsr, toPem } from "../../ca/x509/index.js";
 
 /** Hash of a CRL signature algorithm Signet's CAs use (null: Ed25519). */
 const CRL_HASHES: Record<string, string | null> = {
-  "1.2.840.10045.4.3.2": "sha256",
-  "1.2.840.10045.4.3.3": "sha384",
-  "1.2.840.10045.4.3.4": "sha512",
-  "1.2.840.113549.1.1.11": "sha256",
-  "1.2.840.113549.1.1.12": "sha384",
-  "1.3.101.112": null,
+  [SIGNATURE_ALGORITHM_OIDS["ecdsa-with-SHA256"]]: "sha256",
+  [SIGNATURE_ALGORITHM_OIDS["ecdsa-with-SHA384"]]: "sha384",
+  [SIGNATURE_ALGORITHM_OIDS["ecdsa-with-SHA512"]]: "sha512",
+  [SIGNATURE_ALGORITHM_OIDS.sha256WithRSAEncryption]: "sha256",
+  [SIGNATURE_ALGORITHM_OIDS.sha384WithRSAEncryption]: "sha384",
+  [SIGNATURE_ALGORITHM_OIDS.Ed25519]: null,
 };
 import type { ProxyState } from "./control.js";
 

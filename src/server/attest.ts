@@ -34,6 +34,12 @@ function peerCertificate(socket: TLSSocket): Buffer | null {
 }
 
 export function attestRoutes(app: FastifyInstance, s: Services): void {
+  /** An enabled attestation provisioner, else 404. */
+  const provisionerOf = async (name: string) => {
+    const p = isProvisionerName(name) ? await s.provisioners.get(name) : null;
+    if (!p || p.type !== "attestation" || !p.enabled) throw new SignetError("not_found", `no attestation provisioner named ${JSON.stringify(name.slice(0, 64))}`);
+    return p;
+  };
   app.post<{ Params: { provisioner: string }; Body: AttestRequest }>(
     "/attest/:provisioner",
     {
@@ -69,9 +75,7 @@ export function attestRoutes(app: FastifyInstance, s: Services): void {
       },
     },
     async (req, reply) => {
-      const name = req.params.provisioner;
-      const p = isProvisionerName(name) ? await s.provisioners.get(name) : null;
-      if (!p || p.type !== "attestation" || !p.enabled) throw new SignetError("not_found", `no attestation provisioner named ${JSON.stringify(name.slice(0, 64))}`);
+      const p = await provisionerOf(req.params.provisioner);
       const count = (outcome: string) => s.metrics.attestationDecisions.inc({ provisioner: p.name, evidence: req.body.evidence.type, outcome });
       try {
         const result =
@@ -95,11 +99,6 @@ export function attestRoutes(app: FastifyInstance, s: Services): void {
 
   // TPM 2.0 credential activation (see src/attestation/tpm.ts): the AK's certificate is what a
   // device-attest-01 statement carries.
-  const provisionerOf = async (name: string) => {
-    const p = isProvisionerName(name) ? await s.provisioners.get(name) : null;
-    if (!p || p.type !== "attestation" || !p.enabled) throw new SignetError("not_found", `no attestation provisioner named ${JSON.stringify(name.slice(0, 64))}`);
-    return p;
-  };
   const b64 = { type: "string", minLength: 1, maxLength: 8192, pattern: "^[A-Za-z0-9+/_-]+={0,2}$" } as const;
   app.post<{ Params: { provisioner: string }; Body: TpmCredentialRequest }>(
     "/attest/:provisioner/tpm/credential",

@@ -16,7 +16,6 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   bad_lifetime: 400,
   bad_policy: 400,
   bad_provisioner: 400,
-  bad_config: 400,
   bad_revocation_reason: 400,
   bad_ocsp_request: 400,
   bad_crl: 400,

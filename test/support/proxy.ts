@@ -1,17 +1,16 @@
 // A Signet with an inference proxy in front of OpenAI-compatible stub upstreams, for the proxy's
 // end-to-end tests and benchmarks: client certificates are issued by that Signet through its admin
 // API, and the proxy follows it (revocations, access tokens, routes) exactly as in production.
-import { generateKeyPairSync } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { Agent, type AgentOptions } from "node:https";
 import { join } from "node:path";
 import { Writable } from "node:stream";
-import { buildCsr, toPem } from "../../ca/x509/index.js";
 import { createLogger } from "../../src/log.js";
 import { parseProxyConfig, type ProxyConfig } from "../../src/proxy/config.js";
 import { startDemoUpstream, type DemoUpstream } from "../../src/proxy/demo-upstream.js";
 import { startProxy, type RunningProxy } from "../../src/proxy/main.js";
 import { admin, freePort } from "./acme.js";
+import { makeCsr } from "./csr.js";
 import { fetchRaw, startTestServer, type HttpResult, type StartOptions, type TestServer } from "./server.js";
 
 export interface ClientCert {
@@ -69,11 +68,10 @@ export async function startProxyBed(opts: { config: (upstreams: DemoUpstream[]) 
     auditFile,
     logs,
     async client({ cn, roles = [], spiffeId }) {
-      const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-      const csr = toPem("CERTIFICATE REQUEST", buildCsr({ privateKey, publicKey, keyAlgorithm: "P-256", subject: [{ type: "CN", value: cn }] }));
-      const r = await admin<{ pem: string; certificate: { serial: string } }>(signet, "POST", "/admin/v1/certificates", { csr, roles, ...(spiffeId ? { spiffeId } : {}), profile: "client" });
+      const csr = makeCsr({ cn });
+      const r = await admin<{ pem: string; certificate: { serial: string } }>(signet, "POST", "/admin/v1/certificates", { csr: csr.pem, roles, ...(spiffeId ? { spiffeId } : {}), profile: "client" });
       if (r.status !== 201) throw new Error(`issuing ${cn}: ${r.status} ${JSON.stringify(r.body)}`);
-      return { cert: r.body.pem, key: privateKey.export({ format: "pem", type: "pkcs8" }).toString(), serial: r.body.certificate.serial };
+      return { cert: r.body.pem, key: csr.keyPem, serial: r.body.certificate.serial };
     },
     call(path, o = {}) {
       const body = o.raw ?? (o.body === undefined ? undefined : JSON.stringify(o.body));
