@@ -20,6 +20,9 @@ export interface ProxyBenchLine {
   errors: number;
   /** CPU the server (all its processes) spent per request, in µs. */
   serverCpuUsPerRequest: number | null;
+  /** The same for the upstream (through a proxy: the upstream's share) and the load driver. */
+  upstreamCpuUsPerRequest?: number | null;
+  driverCpuUsPerRequest?: number | null;
 }
 
 export interface ProxyBenchResult {
@@ -196,29 +199,44 @@ http {
       await new Promise((r) => setTimeout(r, 500));
     }
 
-    const common = { caFile: trust, certFile: join(dir, "bench-client.crt"), keyFile: join(dir, "bench-client.key"), seconds: opts.seconds, warmupSeconds: 2, path: "/v1/chat/completions" };
+    const common = { caFile: trust, certFile: join(dir, "bench-client.crt"), keyFile: join(dir, "bench-client.key"), seconds: opts.seconds, warmupSeconds: 2, path: process.env.BENCH_PROXY_PATH ?? "/v1/chat/completions" };
     const targets: Array<[string, string, number | undefined]> = [
       ["upstream directly (http)", `http://127.0.0.1:${upPort}`, up.pid],
       ["Signet proxy (mTLS)", `https://127.0.0.1:${proxyPort}`, sp.pid],
       ...(nginxPort ? ([["nginx (mTLS)", `https://127.0.0.1:${nginxPort}`, procs.at(-1)!.pid]] as Array<[string, string, number | undefined]>) : []),
     ];
+    // BENCH_PROXY_ONLY=signet: only the throughput run through Signet's proxy (for profiling).
+    const only = process.env.BENCH_PROXY_ONLY === "signet";
+    if (only) targets.splice(0, targets.length, targets[1]!);
     const requests: ProxyBenchLine[] = [];
     // Latency unsaturated (a few connections), then throughput with many.
     const latency: ProxyBenchLine[] = [];
-    for (const [target, url] of targets) {
+    for (const [target, url] of only ? [] : targets) {
       const r = await drive({ ...common, mode: "requests", url, connections: opts.latencyConnections });
       latency.push({ target, perSecond: r.perSecond!, p50Ms: r.p50Ms!, p99Ms: r.p99Ms!, errors: r.errors!, serverCpuUsPerRequest: null });
     }
     for (const [target, url, pid] of targets) {
       const before = cpuSeconds(pid);
+      const upBefore = cpuSeconds(up.pid);
       const r = await drive({ ...common, mode: "requests", url, connections: opts.connections });
       // Warm-up included: the driver runs warmupSeconds + seconds; requests/s covers only `seconds`.
       const used = cpuSeconds(pid) - before;
+      const upUsed = cpuSeconds(up.pid) - upBefore;
       const requestsDone = r.perSecond! * (opts.seconds + common.warmupSeconds);
-      requests.push({ target, perSecond: r.perSecond!, p50Ms: r.p50Ms!, p99Ms: r.p99Ms!, errors: r.errors!, serverCpuUsPerRequest: requestsDone > 0 ? Math.round((used / requestsDone) * 1e6) : null });
+      const per = (cpu: number) => (requestsDone > 0 ? Math.round((cpu / requestsDone) * 1e6) : null);
+      requests.push({
+        target,
+        perSecond: r.perSecond!,
+        p50Ms: r.p50Ms!,
+        p99Ms: r.p99Ms!,
+        errors: r.errors!,
+        serverCpuUsPerRequest: per(used),
+        upstreamCpuUsPerRequest: pid === up.pid ? null : per(upUsed),
+        driverCpuUsPerRequest: r.perSecond ? Math.round((r.driverCpuPct! / 100 / r.perSecond) * 1e6) : null,
+      });
     }
     const handshakes: ProxyBenchResult["handshakes"] = [];
-    for (const [target, url] of targets.slice(1)) {
+    for (const [target, url] of only ? [] : targets.slice(1)) {
       for (const mode of ["full", "resumed"] as const) {
         const r = await drive({ ...common, mode: "handshakes", url, connections: opts.handshakeConnections, seconds: opts.handshakeSeconds, resume: mode === "resumed" });
         handshakes.push({ target, mode, perSecond: r.perSecond!, resumedPct: r.resumedPct!, errors: r.errors! });
@@ -227,7 +245,7 @@ http {
     // Revocation: a caller with an open keep-alive connection is revoked in Signet; how long until
     // the proxy closes that connection (the live feed, then the proxy's socket registry).
     const revokeMs: number[] = [];
-    for (let i = 0; i < 10; i++) {
+    for (let i = 0; i < (only ? 0 : 10); i++) {
       const csr = makeCsr({ cn: `revokee-${i}` });
       const r = await admin<{ pem: string; certificate: { serial: string } }>(signet, "POST", "/admin/v1/certificates", { csr: csr.pem, profile: "client", roles: ["inference:invoke"] });
       const socket = tlsConnect({ host: "127.0.0.1", port: proxyPort, ca: readFileSync(trust, "utf8"), cert: r.body.pem, key: csr.keyPem, servername: "localhost" });
@@ -239,7 +257,7 @@ http {
       revokeMs.push((await Promise.race([closed, new Promise<number>((res) => setTimeout(() => res(t0 + 10_000), 10_000))])) - t0);
     }
     revokeMs.sort((x, y) => x - y);
-    const revocation = { p50Ms: Math.round(revokeMs[Math.floor(revokeMs.length / 2)]!), maxMs: Math.round(revokeMs.at(-1)!), rounds: revokeMs.length };
+    const revocation = { p50Ms: Math.round(revokeMs[Math.floor(revokeMs.length / 2)] ?? 0), maxMs: Math.round(revokeMs.at(-1) ?? 0), rounds: revokeMs.length };
     return { revocation, requests, latency, handshakes, connections: opts.connections, latencyConnections: opts.latencyConnections, seconds: opts.seconds, nginx: nginxPort !== null };
   } finally {
     for (const p of procs) p.kill("SIGTERM");
@@ -256,7 +274,7 @@ export function printProxyBench(r: ProxyBenchResult): void {
   if (ld && ls) console.log(`added p99 over the upstream directly: Signet ${(ls.p99Ms - ld.p99Ms).toFixed(2)} ms${ln ? `, nginx ${(ln.p99Ms - ld.p99Ms).toFixed(2)} ms` : ""}; added p50: Signet ${(ls.p50Ms - ld.p50Ms).toFixed(2)} ms${ln ? `, nginx ${(ln.p50Ms - ld.p50Ms).toFixed(2)} ms` : ""}`);
   console.log(`throughput at ${r.connections} connections:`);
   for (const l of r.requests)
-    console.log(`${l.target.padEnd(26)} ${String(l.perSecond).padStart(7)} requests/s   p50 ${l.p50Ms} ms   p99 ${l.p99Ms} ms   server CPU ${l.serverCpuUsPerRequest ?? "?"} µs/request${l.errors ? `   errors ${l.errors}` : ""}`);
+    console.log(`${l.target.padEnd(26)} ${String(l.perSecond).padStart(7)} requests/s   p50 ${l.p50Ms} ms   p99 ${l.p99Ms} ms   server CPU ${l.serverCpuUsPerRequest ?? "?"} µs/request${l.upstreamCpuUsPerRequest != null ? ` (upstream ${l.upstreamCpuUsPerRequest})` : ""}   driver ${l.driverCpuUsPerRequest ?? "?"} µs${l.errors ? `   errors ${l.errors}` : ""}`);
   const signet = r.requests.find((l) => l.target.startsWith("Signet"));
   const nginx = r.requests.find((l) => l.target.startsWith("nginx"));
   if (signet && nginx) console.log(`Signet / nginx: ${Math.round((signet.perSecond / nginx.perSecond) * 100)}% of nginx's requests/s`);

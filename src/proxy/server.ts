@@ -8,12 +8,9 @@
 // Revocations arrive from Signet's live feed: the certificate is refused from then on, and every open
 // connection that presented it is closed.
 import { createHash, randomUUID } from "node:crypto";
-import { EventEmitter } from "node:events";
-import type { IncomingMessage, ServerResponse } from "node:http";
-import { createServer as createHttpsServer, type Server } from "node:https";
-import type { TLSSocket } from "node:tls";
+import { createServer as createTlsServer, type Server, type TLSSocket } from "node:tls";
 import type { Logger } from "pino";
-import type { Dispatcher } from "undici";
+import { sha256hex } from "../../ca/digest.js";
 import type { ProxyPolicy } from "./authz.js";
 import type { InferenceAudit, InferenceRecord } from "./audit.js";
 import { parseRoute, type LimitSpec, type ProxyConfig, type RouteConfig } from "./config.js";
@@ -21,6 +18,9 @@ import type { ProxyState } from "./control.js";
 import { certificateCaller, tokenCaller, type Caller } from "./identity.js";
 import type { Limiter, LimitResult, Rate } from "./limits.js";
 import type { ProxyMetrics } from "./metrics.js";
+import { asciiHeaderValue, HttpError } from "./http1.js";
+import { UpstreamError, type Cancellation, type UpstreamReply } from "./http1-client.js";
+import { BodyTooLarge, ClientGone, Connection, type Http1Request, type Http1Response } from "./http1-server.js";
 import { checkRequest, checkResponse, InvalidRequest, operationOf, SseFollower, type CheckedRequest, type Usage } from "./openai.js";
 import { connectFailure, UpstreamPool, type Target } from "./upstreams.js";
 
@@ -60,15 +60,14 @@ const FORWARDED = new Set(["content-type", "accept", "user-agent", "x-request-id
  * treated as nonsense (n completions of a full window at most). */
 const MAX_USAGE_WINDOWS = 16;
 
-/** Cancels an upstream request (undici listens for "abort"). */
-class Cancel extends EventEmitter {
-  aborted = false;
-  abort(): void {
-    if (this.aborted) return;
-    this.aborted = true;
-    this.emit("abort");
-  }
+/** Cancels an upstream exchange (the client sets the hook). */
+function cancel(c: Cancellation): void {
+  if (c.cancelled) return;
+  c.cancelled = true;
+  c.hook?.();
 }
+
+const LIMITS = { maxHeadBytes: 16 * 1024, headersTimeoutMs: 30_000, idleMs: 75_000 };
 
 /** Refusals: an OpenAI-style error body with a reason code. */
 class Refusal extends Error {
@@ -91,6 +90,7 @@ export class InferenceProxy {
   #tokens = new Map<string, LiveToken>();
   readonly #revoked = new Set<string>();
   readonly #sockets = new Map<string, Set<TLSSocket>>();
+  readonly #open = new Set<TLSSocket>();
   readonly #usage = new Map<string, Bucket>();
   readonly #tokenUses = new Map<string, number>();
   #stateVersion: string | null = null;
@@ -102,7 +102,7 @@ export class InferenceProxy {
     for (const u of d.config.upstreams) this.#pools.set(u.name, new UpstreamPool(u, d.log, (target, healthy) => d.metrics.upstreamHealthy.set({ upstream: u.name, target }, healthy ? 1 : 0)));
     this.#fileRoutes = d.config.routes;
     this.#routes = sortRoutes(this.#fileRoutes);
-    this.server = createHttpsServer(
+    this.server = createTlsServer(
       {
         key: d.tls.key,
         cert: d.tls.cert,
@@ -113,13 +113,15 @@ export class InferenceProxy {
         minVersion: "TLSv1.2",
         ...(d.tls.ticketKeys ? { ticketKeys: d.tls.ticketKeys } : {}),
         sessionTimeout: 3600,
+        ALPNProtocols: ["http/1.1"],
       },
-      (req, res) => void this.#handle(req, res),
+      (socket) => {
+        if (!this.#track(socket)) return;
+        this.#open.add(socket);
+        socket.once("close", () => this.#open.delete(socket));
+        new Connection(socket, (req, res) => void this.#handle(req, res), LIMITS);
+      },
     );
-    this.server.keepAliveTimeout = 75_000;
-    this.server.headersTimeout = 30_000;
-    this.server.requestTimeout = 0;
-    this.server.on("secureConnection", (socket: TLSSocket) => this.#track(socket));
     this.server.on("tlsClientError", () => undefined);
   }
 
@@ -139,12 +141,13 @@ export class InferenceProxy {
 
   // -- revocation ---------------------------------------------------------------------------
 
-  #track(socket: TLSSocket): void {
+  /** false: the connection presented a revoked certificate and is closed. */
+  #track(socket: TLSSocket): boolean {
     const caller = certificateCaller(socket);
-    if (!caller?.serial) return;
+    if (!caller?.serial) return true;
     if (this.#revoked.has(caller.serial)) {
       socket.destroy();
-      return;
+      return false;
     }
     let set = this.#sockets.get(caller.serial);
     if (!set) this.#sockets.set(caller.serial, (set = new Set()));
@@ -153,6 +156,7 @@ export class InferenceProxy {
       set!.delete(socket);
       if (set!.size === 0) this.#sockets.delete(caller.serial!);
     });
+    return true;
   }
 
   /** A certificate is revoked: refused from now on, and its open connections are closed. */
@@ -214,18 +218,18 @@ export class InferenceProxy {
   async close(): Promise<void> {
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
-      this.server.closeAllConnections();
+      for (const s of this.#open) s.destroy();
     });
     await Promise.all([...this.#pools.values()].map((p) => p.close()));
   }
 
   // -- the request path -----------------------------------------------------------------------
 
-  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async #handle(req: Http1Request, res: Http1Response): Promise<void> {
     const started = performance.now();
-    const url = req.url ?? "/";
+    const url = req.url;
     if (url === "/healthz") {
-      res.writeHead(200, { "content-type": "application/json" }).end('{"status":"ok"}');
+      res.send(200, JSON_TYPE, '{"status":"ok"}');
       return;
     }
     const rec: InferenceRecord = {
@@ -263,7 +267,7 @@ export class InferenceProxy {
       const q = url.indexOf("?");
       const path = q < 0 ? url : url.slice(0, q);
       const rest = path.slice(route.pathPrefix.length);
-      const operation = operationOf(req.method ?? "GET", rest);
+      const operation = operationOf(req.method, rest);
       if (!operation) throw new Refusal(404, "unknown_endpoint", `${req.method} ${path} is not an OpenAI-compatible endpoint this proxy serves`);
       rec.operation = operation;
       let raw: Buffer | null = null;
@@ -273,7 +277,7 @@ export class InferenceProxy {
         const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
         if (type !== "application/json") throw new Refusal(415, "unsupported_media_type", "requests must be application/json");
         raw = await readBody(req, route.maxBodyBytes);
-        rec.inputSha256 = createHash("sha256").update(raw).digest("hex");
+        rec.inputSha256 = sha256hex(raw);
         if (route.logContent) rec.input = raw.toString("utf8");
         let body: unknown;
         try {
@@ -358,7 +362,7 @@ export class InferenceProxy {
     } catch (err) {
       // Nothing reached the client: the estimate goes back.
       if (refundable > 0 && !res.headersSent) await this.d.limiter.adjust(tokenKeys.keys, tokenKeys.rates, -refundable).catch(() => undefined);
-      if (isClientAbort(err)) err = new Refusal(499, "client_closed", "the client went away", {}, "client_closed");
+      if (err instanceof ClientGone || res.closed) err = new Refusal(499, "client_closed", "the client went away", {}, "client_closed");
       const r = err instanceof Refusal ? err : err instanceof InvalidRequest ? new Refusal(err.status, err.code, err.message, {}, err.status === 502 ? "bad_upstream_response" : "invalid_request") : null;
       if (!r) {
         this.d.log.error({ err, route: route?.name }, "inference proxy request failed");
@@ -370,9 +374,8 @@ export class InferenceProxy {
       this.d.metrics.rejections.inc({ route: route?.name ?? "none", cause: refusal.cause_ });
       if (!res.headersSent) {
         const body = JSON.stringify({ error: { message: refusal.message, type: errorType(refusal.status), code: refusal.code } });
-        res.writeHead(refusal.status, { "content-type": "application/json", "content-length": Buffer.byteLength(body), ...refusal.headers });
-        res.end(body);
-      } else if (!res.writableEnded) res.destroy();
+        res.send(refusal.status, { "content-type": "application/json", ...refusal.headers }, body);
+      } else if (!res.ended) res.destroy();
     } finally {
       rec.latencyMs = Math.round((performance.now() - started) * 1000) / 1000;
       const seconds = rec.latencyMs / 1000;
@@ -384,7 +387,7 @@ export class InferenceProxy {
     }
   }
 
-  #route(req: IncomingMessage, url: string): RouteConfig {
+  #route(req: Http1Request, url: string): RouteConfig {
     const host = (req.headers.host ?? "").toLowerCase();
     const bare = host.replace(/:\d+$/, "");
     const now = Date.now();
@@ -397,8 +400,8 @@ export class InferenceProxy {
     throw new Refusal(404, "no_route", "no route serves this path", {}, "no_route");
   }
 
-  #authenticate(req: IncomingMessage, route: RouteConfig): Caller {
-    const socket = req.socket as TLSSocket;
+  #authenticate(req: Http1Request, route: RouteConfig): Caller {
+    const socket = req.socket;
     if (route.auth.includes("mtls")) {
       const c = certificateCaller(socket);
       if (c) {
@@ -417,7 +420,7 @@ export class InferenceProxy {
       // Tokens are only as current as the state followed from Signet: when it has not been
       // refreshed for a minute (Signet unreachable), a revocation might be missed, so none is taken.
       if (Date.now() - this.#stateAt > STATE_MAX_AGE_MS) throw new Refusal(503, "token_state_stale", "access tokens cannot be checked right now; retry shortly", { "retry-after": "5" }, "unauthenticated");
-      const t = this.#tokens.get(createHash("sha256").update(m[1]!).digest("hex"));
+      const t = this.#tokens.get(sha256hex(m[1]!));
       if (!t) throw new Refusal(401, "invalid_token", "the access token is unknown or revoked", { "www-authenticate": 'Bearer error="invalid_token"' }, "unauthenticated");
       if (t.expiresAt <= Date.now()) throw new Refusal(401, "token_expired", "the access token has expired", { "www-authenticate": 'Bearer error="invalid_token", error_description="expired"' }, "unauthenticated");
       if (!t.routes.has(route.name)) throw new Refusal(403, "token_not_for_route", `the access token is not valid for route ${route.name}`, {}, "policy");
@@ -447,51 +450,53 @@ export class InferenceProxy {
     return { keys, rates };
   }
 
-  async #forward(req: IncomingMessage, res: ServerResponse, route: RouteConfig, caller: Caller, checked: CheckedRequest, raw: Buffer | null, rest: string, url: string, rec: InferenceRecord): Promise<Usage | null> {
+  async #forward(req: Http1Request, res: Http1Response, route: RouteConfig, caller: Caller, checked: CheckedRequest, raw: Buffer | null, rest: string, url: string, rec: InferenceRecord): Promise<Usage | null> {
     const pool = this.#pools.get(route.upstream);
     if (!pool) throw new Refusal(503, "no_upstream", `route ${route.name} names no configured upstream`, {}, "upstream");
     const affinity = pool.config.affinity;
-    const key = affinity === null ? null : affinity.by === "caller" ? caller.id : headerValue(req.headers[affinity.header]);
+    const key = affinity === null ? null : affinity.by === "caller" ? caller.id : (req.headers[affinity.header] ?? null);
     let body = raw;
     if (checked.stream && checked.body && (checked.operation === "chat.completions" || checked.operation === "completions")) {
       // Ask for usage in the last chunk, so token limits are reconciled for streams too.
       const opts = (checked.body.stream_options ?? {}) as Record<string, unknown>;
       if (opts.include_usage !== true) body = Buffer.from(JSON.stringify({ ...checked.body, stream_options: { ...opts, include_usage: true } }));
     }
-    const headers: Record<string, string> = {};
+    // Header values come from a parsed head (no CR or LF); the caller id is Signet's.
     const sticky = affinity?.by === "header" ? affinity.header : null;
-    for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string" && (FORWARDED.has(k) || k === sticky)) headers[k] = v;
-    headers["accept-encoding"] = "identity";
-    headers["x-request-id"] ??= randomUUID();
-    headers["x-forwarded-for"] = req.socket.remoteAddress ?? "";
-    headers["x-signet-caller"] = caller.id;
-    if (body) headers["content-length"] = String(body.length);
+    const h = req.headers;
+    let headers = "accept-encoding: identity\r\n";
+    let requestId = false;
+    for (const k in h) {
+      if (FORWARDED.has(k) || k === sticky) {
+        headers += `${k}: ${h[k]}\r\n`;
+        if (k === "x-request-id") requestId = true;
+      }
+    }
+    if (!requestId) headers += `x-request-id: ${randomUUID()}\r\n`;
+    headers += `x-forwarded-for: ${req.socket.remoteAddress ?? ""}\r\nx-signet-caller: ${asciiHeaderValue(caller.id)}\r\n`;
     const q = url.indexOf("?");
     const path = route.upstreamPrefix + rest + (q < 0 ? "" : url.slice(q));
-    // undici takes an EventEmitter as its signal: much cheaper than an AbortController per request.
-    const ac = new Cancel();
-    const onClose = () => {
-      if (!res.writableFinished) ac.abort();
-    };
-    res.on("close", onClose);
-    const tried = new Set<Target>();
-    let upstream: Dispatcher.ResponseData | null = null;
+    const ac: Cancellation = { cancelled: false, hook: null };
+    res.onClose = () => cancel(ac);
+    let tried: Set<Target> | null = null;
+    let upstream: UpstreamReply | null = null;
     let target: Target | null = null;
     for (let attempt = 0; attempt < 3 && upstream === null; attempt++) {
-      target = pool.pick(key, tried);
+      target = pool.pick(key, tried ?? NONE);
       if (!target) throw new Refusal(503, "no_healthy_upstream", `no healthy upstream serves route ${route.name}`, { "retry-after": "1" }, "upstream");
-      tried.add(target);
       target.outstanding++;
       try {
-        upstream = await target.pool.request({ path, method: (req.method ?? "GET") as Dispatcher.HttpMethod, headers, body, signal: ac });
+        upstream = await target.client.request({ method: req.method, path, headers, body }, ac);
       } catch (err) {
         target.outstanding--;
-        if (ac.aborted) throw new Refusal(499, "client_closed", "the client went away", {}, "client_closed");
+        if (ac.cancelled) throw new Refusal(499, "client_closed", "the client went away", {}, "client_closed");
         // Retry only where nothing reached the upstream.
         if (connectFailure(err)) {
           pool.markDown(target);
+          (tried ??= new Set()).add(target);
           continue;
         }
+        if (err instanceof UpstreamError && err.failure === "headers_timeout") throw new Refusal(504, "upstream_timeout", "the upstream did not answer in time", {}, "upstream");
         throw new Refusal(502, "upstream_failed", "the upstream failed to answer", {}, "upstream");
       }
     }
@@ -501,83 +506,31 @@ export class InferenceProxy {
       return await this.#answer(res, upstream, checked, route, rec, ac);
     } finally {
       target.outstanding--;
-      res.off("close", onClose);
+      res.onClose = null;
     }
   }
 
-  async #answer(res: ServerResponse, up: Dispatcher.ResponseData, checked: CheckedRequest, route: RouteConfig, rec: InferenceRecord, ac: Cancel): Promise<Usage | null> {
-    const type = String(up.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
-    const hash = createHash("sha256");
-    if (checked.stream && up.statusCode === 200) {
+  async #answer(res: Http1Response, up: UpstreamReply, checked: CheckedRequest, route: RouteConfig, rec: InferenceRecord, ac: Cancellation): Promise<Usage | null> {
+    const ct = up.headers["content-type"];
+    const type = ct === "application/json" ? ct : (ct ?? "").split(";")[0]!.trim().toLowerCase();
+    if (checked.stream && up.status === 200) {
       if (type !== "text/event-stream") {
-        await up.body.dump().catch(() => undefined);
+        up.cancel();
         throw new InvalidRequest("bad_upstream_response", `the upstream answered a stream with ${type || "no content type"}, not text/event-stream`, 502);
       }
-      res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", "x-accel-buffering": "no" });
-      rec.status = 200;
-      const follower = new SseFollower(checked.operation);
-      let logged = "";
-      try {
-        for await (const chunk of up.body) {
-          const buf = chunk as Buffer;
-          follower.push(buf);
-          if (follower.error) {
-            // Headers are sent: end the stream with an error event the client can read.
-            res.write(`event: error\ndata: ${JSON.stringify({ error: { message: `the upstream's stream is malformed: ${follower.error}`, type: "upstream_error", code: "bad_upstream_response" } })}\n\n`);
-            rec.error = "bad_upstream_response";
-            rec.status = 502;
-            ac.abort();
-            break;
-          }
-          hash.update(buf);
-          if (route.logContent && logged.length < 1_000_000) logged += buf.toString("utf8");
-          if (!res.write(buf)) {
-            // Wait for the client to read, or to go away (then no drain ever comes).
-            await new Promise<void>((r) => {
-              const done = () => {
-                res.off("drain", done);
-                res.off("close", done);
-                r();
-              };
-              res.once("drain", done);
-              res.once("close", done);
-            });
-            if (res.destroyed) {
-              ac.abort();
-              rec.error ??= "client_closed";
-              break;
-            }
-          }
-        }
-      } catch (err) {
-        if (!ac.aborted) throw err;
-        if (rec.error === null) rec.error = "client_closed";
-      }
-      if (!res.writableEnded && !res.destroyed) res.end();
-      rec.outputSha256 = hash.digest("hex");
-      if (route.logContent) rec.output = logged;
-      return follower.usage;
+      return this.#stream(res, up, checked, route, rec, ac);
     }
     // A whole answer: read (bounded), check its shape, then send it.
-    const declared = Number(up.headers["content-length"] ?? NaN);
     let out: Buffer;
-    if (Number.isInteger(declared) && declared <= MAX_RESPONSE_BYTES) {
-      out = Buffer.from(await up.body.arrayBuffer());
-    } else {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const chunk of up.body) {
-        size += (chunk as Buffer).length;
-        if (size > MAX_RESPONSE_BYTES) {
-          ac.abort();
-          throw new InvalidRequest("bad_upstream_response", "the upstream's answer is larger than 32 MiB", 502);
-        }
-        chunks.push(chunk as Buffer);
-      }
-      out = Buffer.concat(chunks);
+    try {
+      out = await up.readAll(MAX_RESPONSE_BYTES);
+    } catch (err) {
+      if (ac.cancelled) throw new Refusal(499, "client_closed", "the client went away", {}, "client_closed");
+      if (err instanceof UpstreamError && err.failure === "bad_response") throw new InvalidRequest("bad_upstream_response", err.message, 502);
+      throw new Refusal(502, "upstream_failed", "the upstream failed to answer", {}, "upstream");
     }
     let usage: Usage | null = null;
-    if (up.statusCode === 200) {
+    if (up.status === 200) {
       if (type !== "application/json") throw new InvalidRequest("bad_upstream_response", `the upstream answered with ${type || "no content type"}, not application/json`, 502);
       let json: unknown;
       try {
@@ -586,15 +539,70 @@ export class InferenceProxy {
         throw new InvalidRequest("bad_upstream_response", "the upstream's answer is not JSON", 502);
       }
       usage = checkResponse(checked.operation, json);
-    } else if (type !== "application/json" || up.statusCode < 400) {
-      throw new InvalidRequest("bad_upstream_response", `the upstream answered HTTP ${up.statusCode}${type ? ` with ${type}` : ""}`, 502);
+    } else if (type !== "application/json" || up.status < 400) {
+      throw new InvalidRequest("bad_upstream_response", `the upstream answered HTTP ${up.status}${type ? ` with ${type}` : ""}`, 502);
     }
-    rec.status = up.statusCode;
-    rec.outputSha256 = hash.update(out).digest("hex");
+    rec.status = up.status;
+    rec.outputSha256 = sha256hex(out);
     if (route.logContent) rec.output = out.toString("utf8");
-    res.writeHead(up.statusCode, { "content-type": "application/json", "content-length": out.length });
-    res.end(out);
+    res.send(up.status, JSON_TYPE, out);
     return usage;
+  }
+
+  /** Server-Sent Events, passed through as they arrive (the client's pace holds the upstream back),
+   * each checked; the usage of the last chunk is returned. */
+  #stream(res: Http1Response, up: UpstreamReply, checked: CheckedRequest, route: RouteConfig, rec: InferenceRecord, ac: Cancellation): Promise<Usage | null> {
+    res.start(200, SSE_HEADERS);
+    rec.status = 200;
+    const follower = new SseFollower(checked.operation);
+    const hash = createHash("sha256");
+    let logged = "";
+    return new Promise<Usage | null>((resolve) => {
+      let over = false;
+      const finish = () => {
+        if (over) return;
+        over = true;
+        if (!res.ended && !res.closed) res.end();
+        rec.outputSha256 = hash.digest("hex");
+        if (route.logContent) rec.output = logged;
+        resolve(follower.usage);
+      };
+      up.stream({
+        data: (buf) => {
+          if (over) return;
+          follower.push(buf);
+          if (follower.error) {
+            // Headers are sent: end the stream with an error event the client can read.
+            res.write(`event: error\ndata: ${JSON.stringify({ error: { message: `the upstream's stream is malformed: ${follower.error}`, type: "upstream_error", code: "bad_upstream_response" } })}\n\n`);
+            rec.error = "bad_upstream_response";
+            rec.status = 502;
+            up.cancel();
+            finish();
+            return;
+          }
+          hash.update(buf);
+          if (route.logContent && logged.length < 1_000_000) logged += buf.toString("utf8");
+          if (!res.write(buf)) {
+            // Wait for the client to read, or to go away.
+            up.pause();
+            void res.drain().then(() => {
+              if (res.closed) return;
+              up.resume();
+            });
+          }
+        },
+        end: finish,
+        error: () => {
+          if (res.closed || ac.cancelled) rec.error ??= "client_closed";
+          else {
+            // The upstream broke off mid-stream: the client sees the stream end without [DONE].
+            rec.error ??= "upstream_failed";
+            res.destroy();
+          }
+          finish();
+        },
+      });
+    });
   }
 
   #count(route: string, caller: string, rec: InferenceRecord): void {
@@ -611,11 +619,6 @@ export class InferenceProxy {
 function sortRoutes(routes: RouteConfig[]): RouteConfig[] {
   // Host-bound routes before any-host ones, then the longest prefix.
   return [...routes].sort((a, b) => Number(b.host !== null) - Number(a.host !== null) || b.pathPrefix.length - a.pathPrefix.length);
-}
-
-function headerValue(v: string | string[] | undefined): string | null {
-  if (v === undefined) return null;
-  return Array.isArray(v) ? (v[0] ?? null) : v;
 }
 
 function errorType(status: number): string {
@@ -635,31 +638,17 @@ const UNLIMITED: LimitResult = { allowed: true, retryAfterMs: 0, remaining: Numb
 const SUSPICIOUS_PATH = /(^|\/)\.\.?(\/|\?|$)|%2e|%2f|%5c|\\|\/\//i;
 const STATE_MAX_AGE_MS = 60_000;
 
-function isClientAbort(err: unknown): boolean {
-  const code = (err as { code?: string } | null)?.code;
-  return code === "ECONNRESET" || code === "ERR_STREAM_PREMATURE_CLOSE" || (err as Error | null)?.message === "aborted";
+/** The request body, bounded by the route; transport failures become refusals. */
+async function readBody(req: Http1Request, max: number): Promise<Buffer> {
+  try {
+    return await req.body(max);
+  } catch (err) {
+    if (err instanceof BodyTooLarge) throw new Refusal(413, "body_too_large", `the body is larger than the route's ${max} bytes`, {}, "invalid_request");
+    if (err instanceof HttpError) throw new Refusal(400, "bad_body_framing", err.message, {}, "invalid_request");
+    throw err;
+  }
 }
 
-function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
-  const declared = Number(req.headers["content-length"] ?? NaN);
-  if (Number.isFinite(declared) && declared > max) {
-    req.resume();
-    return Promise.reject(new Refusal(413, "body_too_large", `the body is larger than the route's ${max} bytes`, { connection: "close" }, "invalid_request"));
-  }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (c: Buffer) => {
-      size += c.length;
-      if (size > max) {
-        req.removeAllListeners("data");
-        req.resume();
-        reject(new Refusal(413, "body_too_large", `the body is larger than the route's ${max} bytes`, { connection: "close" }, "invalid_request"));
-        return;
-      }
-      chunks.push(c);
-    });
-    req.once("end", () => resolve(Buffer.concat(chunks)));
-    req.once("error", reject);
-  });
-}
+const NONE: ReadonlySet<Target> = new Set();
+const JSON_TYPE = { "content-type": "application/json" };
+const SSE_HEADERS = { "content-type": "text/event-stream", "cache-control": "no-cache", "x-accel-buffering": "no" };

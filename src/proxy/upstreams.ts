@@ -1,16 +1,16 @@
 // Upstream pools: the model servers behind a route. Each target keeps a pool of keep-alive
-// connections (undici); active health checks take a failing target out of rotation and bring it back;
+// connections (the proxy's own HTTP/1.1 client); active health checks take a failing target out of rotation and bring it back;
 // balancing is round-robin or least outstanding requests; session affinity sends one caller (or one
 // session header value) to one target by consistent hashing (a hash ring with virtual nodes), so
 // adding a target moves about 1/n of the sessions and the model server's prefix cache stays warm.
 import { createHash } from "node:crypto";
-import { Pool } from "undici";
 import type { Logger } from "pino";
 import type { UpstreamConfig } from "./config.js";
+import { Http1Client, UpstreamError, type Cancellation } from "./http1-client.js";
 
 export interface Target {
   url: string;
-  pool: Pool;
+  client: Http1Client;
   healthy: boolean;
   outstanding: number;
   /** Consecutive health check results, for the thresholds. */
@@ -38,7 +38,7 @@ export class UpstreamPool {
   ) {
     this.targets = config.targets.map((url) => ({
       url,
-      pool: new Pool(url, { connections: config.connections, pipelining: 1, connectTimeout: config.connectTimeoutMs, headersTimeout: config.headersTimeoutMs, bodyTimeout: 0, keepAliveTimeout: 30_000 }),
+      client: new Http1Client(url, { connections: config.connections, connectTimeoutMs: config.connectTimeoutMs, headersTimeoutMs: config.headersTimeoutMs }),
       healthy: true,
       outstanding: 0,
       fails: 0,
@@ -109,12 +109,19 @@ export class UpstreamPool {
     await Promise.all(
       this.targets.map(async (t) => {
         let good = false;
+        const cancel: Cancellation = { cancelled: false, hook: null };
+        const timer = setTimeout(() => {
+          cancel.cancelled = true;
+          cancel.hook?.();
+        }, hc.timeoutMs);
         try {
-          const r = await t.pool.request({ path: hc.path, method: "GET", headersTimeout: hc.timeoutMs, bodyTimeout: hc.timeoutMs, signal: AbortSignal.timeout(hc.timeoutMs) });
-          await r.body.dump();
-          good = r.statusCode >= 200 && r.statusCode < 300;
+          const r = await t.client.request({ method: "GET", path: hc.path, headers: "", body: null }, cancel);
+          await r.readAll(64 * 1024);
+          good = r.status >= 200 && r.status < 300;
         } catch {
           good = false;
+        } finally {
+          clearTimeout(timer);
         }
         if (good) {
           t.fails = 0;
@@ -139,12 +146,11 @@ export class UpstreamPool {
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#timer) clearTimeout(this.#timer);
-    await Promise.all(this.targets.map((t) => t.pool.destroy().catch(() => undefined)));
+    for (const t of this.targets) t.client.close();
   }
 }
 
 /** Errors after which nothing reached the upstream, so the request may go to another target. */
 export function connectFailure(err: unknown): boolean {
-  const code = (err as { code?: string } | null)?.code;
-  return code === "ECONNREFUSED" || code === "UND_ERR_CONNECT_TIMEOUT" || code === "EHOSTUNREACH" || code === "ENETUNREACH" || code === "ENOTFOUND" || code === "EAI_AGAIN";
+  return err instanceof UpstreamError && err.failure === "connect";
 }
