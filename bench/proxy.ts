@@ -20,6 +20,8 @@ export interface ProxyBenchLine {
   errors: number;
   /** CPU the server (all its processes) spent per request, in µs. */
   serverCpuUsPerRequest: number | null;
+  /** The share of it spent in the kernel, %. */
+  serverKernelPct?: number | null;
   /** The same for the upstream (through a proxy: the upstream's share) and the load driver. */
   upstreamCpuUsPerRequest?: number | null;
   driverCpuUsPerRequest?: number | null;
@@ -71,14 +73,15 @@ function waitFor(p: ChildProcess, re: RegExp, what: string, ms = 60_000): Promis
   });
 }
 
-/** CPU seconds used so far by a process and its children (cluster workers, nginx workers). */
-function cpuSeconds(pid: number | undefined): number {
+/** CPU seconds used so far by a process and its children (cluster workers, nginx workers); `kernel`:
+ * only the time in the kernel (system calls: for a proxy, mostly the loopback network). */
+function cpuSeconds(pid: number | undefined, kernel = false): number {
   if (pid === undefined) return 0;
   const read = (p: number) => {
     try {
       const f = readFileSync(`/proc/${p}/stat`, "utf8");
       const fields = f.slice(f.lastIndexOf(")") + 2).split(" ");
-      return (Number(fields[11]) + Number(fields[12])) / 100;
+      return ((kernel ? 0 : Number(fields[11])) + Number(fields[12])) / 100;
     } catch {
       return 0;
     }
@@ -217,10 +220,12 @@ http {
     }
     for (const [target, url, pid] of targets) {
       const before = cpuSeconds(pid);
+      const kernelBefore = cpuSeconds(pid, true);
       const upBefore = cpuSeconds(up.pid);
       const r = await drive({ ...common, mode: "requests", url, connections: opts.connections });
       // Warm-up included: the driver runs warmupSeconds + seconds; requests/s covers only `seconds`.
       const used = cpuSeconds(pid) - before;
+      const kernelUsed = cpuSeconds(pid, true) - kernelBefore;
       const upUsed = cpuSeconds(up.pid) - upBefore;
       const requestsDone = r.perSecond! * (opts.seconds + common.warmupSeconds);
       const per = (cpu: number) => (requestsDone > 0 ? Math.round((cpu / requestsDone) * 1e6) : null);
@@ -231,6 +236,7 @@ http {
         p99Ms: r.p99Ms!,
         errors: r.errors!,
         serverCpuUsPerRequest: per(used),
+        serverKernelPct: used > 0 ? Math.round((kernelUsed / used) * 100) : null,
         upstreamCpuUsPerRequest: pid === up.pid ? null : per(upUsed),
         driverCpuUsPerRequest: r.perSecond ? Math.round((r.driverCpuPct! / 100 / r.perSecond) * 1e6) : null,
       });
@@ -274,7 +280,7 @@ export function printProxyBench(r: ProxyBenchResult): void {
   if (ld && ls) console.log(`added p99 over the upstream directly: Signet ${(ls.p99Ms - ld.p99Ms).toFixed(2)} ms${ln ? `, nginx ${(ln.p99Ms - ld.p99Ms).toFixed(2)} ms` : ""}; added p50: Signet ${(ls.p50Ms - ld.p50Ms).toFixed(2)} ms${ln ? `, nginx ${(ln.p50Ms - ld.p50Ms).toFixed(2)} ms` : ""}`);
   console.log(`throughput at ${r.connections} connections:`);
   for (const l of r.requests)
-    console.log(`${l.target.padEnd(26)} ${String(l.perSecond).padStart(7)} requests/s   p50 ${l.p50Ms} ms   p99 ${l.p99Ms} ms   server CPU ${l.serverCpuUsPerRequest ?? "?"} µs/request${l.upstreamCpuUsPerRequest != null ? ` (upstream ${l.upstreamCpuUsPerRequest})` : ""}   driver ${l.driverCpuUsPerRequest ?? "?"} µs${l.errors ? `   errors ${l.errors}` : ""}`);
+    console.log(`${l.target.padEnd(26)} ${String(l.perSecond).padStart(7)} requests/s   p50 ${l.p50Ms} ms   p99 ${l.p99Ms} ms   server CPU ${l.serverCpuUsPerRequest ?? "?"} µs/request (${l.serverKernelPct ?? "?"}% kernel)${l.upstreamCpuUsPerRequest != null ? ` (upstream ${l.upstreamCpuUsPerRequest})` : ""}   driver ${l.driverCpuUsPerRequest ?? "?"} µs${l.errors ? `   errors ${l.errors}` : ""}`);
   const signet = r.requests.find((l) => l.target.startsWith("Signet"));
   const nginx = r.requests.find((l) => l.target.startsWith("nginx"));
   if (signet && nginx) console.log(`Signet / nginx: ${Math.round((signet.perSecond / nginx.perSecond) * 100)}% of nginx's requests/s`);

@@ -8,6 +8,7 @@ import { benchAcme } from "./acme-compare.js";
 import { havePebble } from "./pebble.js";
 import { benchScep, describeScepBench, printScepBench, scepBenchFromEnv } from "./scep.js";
 import { benchProxy, printProxyBench, proxyBenchFromEnv } from "./proxy.js";
+import { benchProxyPath } from "./proxy-path.js";
 
 const total = Number(process.env.BENCH_TOTAL ?? 10_000);
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 256);
@@ -83,6 +84,8 @@ if (!haveWrk()) {
   const o = proxyBenchFromEnv();
   console.log(`\ninference proxy vs nginx (both mTLS, two workers each; the Node mTLS driver in its own process; the OpenAI-compatible stub upstream in its own process):`);
   printProxyBench(await benchProxy(o));
+  const path = await benchProxyPath(Number(process.env.BENCH_PATH_REQUESTS ?? 100_000));
+  console.log(`proxy request path without sockets (bench/proxy-path.ts): ${path.cpuUsPerRequest} µs CPU per request`);
 }
 
 function printCrl(r: CrlResult): void {

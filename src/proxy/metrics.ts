@@ -52,6 +52,17 @@ export class ProxyMetrics {
     h.observe(seconds);
   }
 
+  readonly #tokenChildren = new Map<string, [{ inc(n?: number): void }, { inc(n?: number): void }]>();
+
+  /** LLM tokens an answer used, by route and caller (children cached as in count). */
+  tokensUsed(route: string, caller: string, prompt: number, completion: number): void {
+    const k = `${route}\0${caller}`;
+    let c = this.#tokenChildren.get(k);
+    if (!c) this.#tokenChildren.set(k, (c = [this.tokens.labels(route, caller, "prompt"), this.tokens.labels(route, caller, "completion")]));
+    c[0].inc(prompt);
+    c[1].inc(completion);
+  }
+
   caller(id: string | null): string {
     if (id === null) return "none";
     if (this.#callers.has(id)) return id;

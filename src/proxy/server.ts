@@ -41,6 +41,16 @@ interface LiveToken {
   expiresAt: number;
 }
 
+interface LimitPlan {
+  requests: { keys: string[]; rates: Rate[] };
+  tokens: { keys: string[]; rates: Rate[] };
+  requestBurst: number;
+  tokenBurst: number;
+}
+
+/** Limit plans kept per route before the oldest are forgotten. */
+const MAX_PLANS = 10_000;
+
 interface Bucket {
   minute: number;
   route: string;
@@ -93,6 +103,8 @@ export class InferenceProxy {
   readonly #open = new Set<TLSSocket>();
   readonly #usage = new Map<string, Bucket>();
   readonly #tokenUses = new Map<string, number>();
+  /** Limit plans by route (a route replaced by new state starts afresh) and caller. */
+  readonly #plans = new WeakMap<RouteConfig, Map<string, LimitPlan>>();
   #stateVersion: string | null = null;
   #stateAt = 0;
   /** Per-minute counts are kept only when something reports them (drainUsage). */
@@ -318,10 +330,11 @@ export class InferenceProxy {
       rec.decision = decision.allow ? { allow: true, code: null } : { allow: false, code: decision.code };
       if (!decision.allow) throw new Refusal(403, decision.code, decision.reason, {}, "policy");
       // Limits: requests first, then the token estimate; a token refusal gives the request back.
-      const reqKeys = this.#limitKeys(route, caller, "requestsPerMinute", "burstRequests");
-      tokenKeys = this.#limitKeys(route, caller, "tokensPerMinute", "burstTokens");
+      const plan = this.#plan(route, caller);
+      const reqKeys = plan.requests;
+      tokenKeys = plan.tokens;
       tokenCost = checked.promptTokens + completion;
-      const smallestBurst = tokenKeys.rates.reduce((m, r) => Math.min(m, r.burst), Infinity);
+      const smallestBurst = plan.tokenBurst;
       if (tokenCost > smallestBurst) {
         tokenCost = 0;
         throw new Refusal(400, "exceeds_token_limit", `the request may use about ${checked.promptTokens + completion} LLM tokens, more than this caller may ever use at once (${smallestBurst}); lower max_tokens or the prompt`, {}, "rate_limited_tokens");
@@ -329,19 +342,19 @@ export class InferenceProxy {
       const byRequests = reqKeys.keys.length === 0 ? UNLIMITED : await this.d.limiter.take(reqKeys.keys, reqKeys.rates, 1);
       if (!byRequests.allowed) {
         rec.rateLimit = { outcome: "limited", scope: "requests" };
-        throw limited(byRequests, "requests", Math.min(...reqKeys.rates.map((r) => r.burst)));
+        throw limited(byRequests, "requests", plan.requestBurst);
       }
       const byTokens = tokenCost > 0 && tokenKeys.keys.length > 0 ? await this.d.limiter.take(tokenKeys.keys, tokenKeys.rates, tokenCost) : byRequests;
       if (!byTokens.allowed) {
         await this.d.limiter.adjust(reqKeys.keys, reqKeys.rates, -1);
         rec.rateLimit = { outcome: "limited", scope: "tokens" };
         tokenCost = 0;
-        throw limited(byTokens, "tokens", Math.min(...tokenKeys.rates.map((r) => r.burst)));
+        throw limited(byTokens, "tokens", plan.tokenBurst);
       }
       rec.rateLimit = { outcome: "allowed", scope: null };
       refundable = tokenCost;
       if (reqKeys.keys.length > 0) {
-        res.setHeader("ratelimit-limit", String(Math.min(...reqKeys.rates.map((r) => r.burst))));
+        res.setHeader("ratelimit-limit", String(plan.requestBurst));
         res.setHeader("ratelimit-remaining", String(byRequests.remaining));
         res.setHeader("ratelimit-reset", String(Math.ceil(byRequests.resetMs / 1000)));
       }
@@ -353,8 +366,7 @@ export class InferenceProxy {
         rec.usage = { ...usage, estimated: false };
         const used = Math.min(usage.totalTokens, route.contextWindow * MAX_USAGE_WINDOWS);
         if (used !== tokenCost) await this.d.limiter.adjust(tokenKeys.keys, tokenKeys.rates, used - tokenCost);
-        this.d.metrics.tokens.inc({ route: route.name, caller: this.d.metrics.caller(caller.id), kind: "prompt" }, usage.promptTokens);
-        this.d.metrics.tokens.inc({ route: route.name, caller: this.d.metrics.caller(caller.id), kind: "completion" }, usage.completionTokens);
+        this.d.metrics.tokensUsed(route.name, this.d.metrics.caller(caller.id), usage.promptTokens, usage.completionTokens);
       } else if (rec.status >= 400 && tokenCost > 0) {
         // The upstream refused: nothing was generated.
         await this.d.limiter.adjust(tokenKeys.keys, tokenKeys.rates, -tokenCost);
@@ -431,6 +443,23 @@ export class InferenceProxy {
       throw new Refusal(401, "client_certificate_required", socket.authorized === false && socket.getPeerCertificate?.() && Object.keys(socket.getPeerCertificate()).length > 0 ? `the client certificate does not verify: ${socket.authorizationError}` : "this route needs a client certificate issued by Signet", {}, "unauthenticated");
     }
     throw new Refusal(401, "authentication_required", "present a client certificate or an access token (Authorization: Bearer)", { "www-authenticate": "Bearer" }, "unauthenticated");
+  }
+
+  /** The buckets a caller's requests on a route take from, worked out once per route and caller. */
+  #plan(route: RouteConfig, caller: Caller): LimitPlan {
+    let byCaller = this.#plans.get(route);
+    if (!byCaller) this.#plans.set(route, (byCaller = new Map()));
+    const k = caller.tenant === null ? caller.id : `${caller.id}\0${caller.tenant}`;
+    let plan = byCaller.get(k);
+    if (!plan) {
+      if (byCaller.size >= MAX_PLANS) byCaller.clear();
+      const requests = this.#limitKeys(route, caller, "requestsPerMinute", "burstRequests");
+      const tokens = this.#limitKeys(route, caller, "tokensPerMinute", "burstTokens");
+      const least = (rates: Rate[]) => rates.reduce((m, r) => Math.min(m, r.burst), Infinity);
+      plan = { requests, tokens, requestBurst: least(requests.rates), tokenBurst: least(tokens.rates) };
+      byCaller.set(k, plan);
+    }
+    return plan;
   }
 
   #limitKeys(route: RouteConfig, caller: Caller, per: "requestsPerMinute" | "tokensPerMinute", burst: "burstRequests" | "burstTokens"): { keys: string[]; rates: Rate[] } {
