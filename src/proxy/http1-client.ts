@@ -38,6 +38,8 @@ export interface BodySink {
 }
 
 const MAX_HEAD = 64 * 1024;
+/** Where plain-TCP reads land; the callback copies out what it keeps before the next read. */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 const DEFAULT_KEEP_ALIVE_MS = 4000;
 
 /** A response whose head has arrived; its body follows, buffered until read or streamed. */
@@ -151,7 +153,21 @@ class UpConn {
     port: number,
     connectTimeoutMs: number,
   ) {
-    const s = secure ? tlsConnect({ host, port, servername: /^[\d.]+$|:/.test(host) ? undefined : host, ALPNProtocols: ["http/1.1"] }) : netConnect({ host, port });
+    // Plain TCP reads go straight to the parser (net's onread: no stream machinery, no buffer per
+    // read); what the parser keeps is copied out of the shared buffer.
+    const s = secure
+      ? tlsConnect({ host, port, servername: /^[\d.]+$|:/.test(host) ? undefined : host, ALPNProtocols: ["http/1.1"] })
+      : netConnect({
+          host,
+          port,
+          onread: {
+            buffer: READ_BUFFER,
+            callback: (n: number, buf: Uint8Array) => {
+              this.#data(Buffer.from(buf.subarray(0, n)));
+              return true;
+            },
+          },
+        });
     this.socket = s;
     s.setNoDelay(true);
     const timer = setTimeout(() => s.destroy(Object.assign(new Error("connect timeout"), { code: "ETIMEDOUT" })), connectTimeoutMs);
@@ -160,7 +176,7 @@ class UpConn {
       this.connected = true;
       if (this.ex) this.#send(this.ex);
     });
-    s.on("data", (c: Buffer) => this.#data(c));
+    if (secure) s.on("data", (c: Buffer) => this.#data(c));
     s.on("error", () => undefined);
     s.once("close", () => {
       clearTimeout(timer);
