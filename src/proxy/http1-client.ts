@@ -89,10 +89,12 @@ export class UpstreamReply {
 
   /** Stops reading from the upstream (backpressure) until resume(). */
   pause(): void {
+    if (this.#done || this.#error) return;
     this.conn.socket.pause();
   }
 
   resume(): void {
+    if (this.#done || this.#error) return;
     this.conn.socket.resume();
   }
 
@@ -308,8 +310,11 @@ class UpConn {
     this.#chunks = null;
     if (ex.cancellation) ex.cancellation.hook = null;
     const reusable = !this.#dead && !head.close && !this.#untilClose;
-    if (reusable) this.client.release(this);
-    else this.cancel();
+    if (reusable) {
+      // A pause asked for while this reply's last bytes were delivered must not hold the next exchange.
+      this.socket.resume();
+      this.client.release(this);
+    } else this.cancel();
     ex.reply!.finish(null);
   }
 

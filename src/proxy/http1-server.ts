@@ -107,6 +107,7 @@ export class Http1Response {
   /** One chunk of a streamed response; false: wait for drain(). */
   write(chunk: Buffer | string): boolean {
     if (!this.#chunked || this.ended || this.closed) return false;
+    if (this.bodiless) return true;
     const len = typeof chunk === "string" ? Buffer.byteLength(chunk) : chunk.length;
     if (len === 0) return true;
     const s = this.conn.socket;
@@ -122,7 +123,7 @@ export class Http1Response {
   end(): void {
     if (!this.#chunked || this.ended || this.closed) return;
     this.ended = true;
-    this.conn.socket.write("0\r\n\r\n", "latin1");
+    if (!this.bodiless) this.conn.socket.write("0\r\n\r\n", "latin1");
     this.conn.finished(this);
   }
 
@@ -160,7 +161,7 @@ export class Http1Response {
     let h = `HTTP/1.1 ${status} ${reason(status)}\r\ndate: ${httpDate()}\r\n`;
     for (const k in headers) h += `${k}: ${safeValue(headers[k]!)}\r\n`;
     h += this.#extra;
-    if (this.conn.closing) h += "connection: close\r\n";
+    if (this.conn.willClose()) h += "connection: close\r\n";
     return h;
   }
 }
@@ -188,6 +189,7 @@ export class Connection {
   #drainHooked = false;
   /** The connection ends once the current response is written. */
   closing = false;
+  #parsing = false;
 
   constructor(
     readonly socket: TLSSocket,
@@ -223,6 +225,18 @@ export class Connection {
 
   /** Parses the next request from the buffer, if it is all there. */
   #next(): void {
+    // Called again from inside the handler (an answer written synchronously): the loop below reads
+    // the next request, instead of a recursion as deep as the requests pipelined.
+    if (this.#parsing) return;
+    this.#parsing = true;
+    try {
+      this.#parse();
+    } finally {
+      this.#parsing = false;
+    }
+  }
+
+  #parse(): void {
     while (this.#state === 0 && this.#buf !== null) {
       let buf = this.#buf;
       // Blank lines before a request line are ignored (RFC 9112 §2.2).
@@ -230,11 +244,11 @@ export class Connection {
       while (start + 1 < buf.length && buf[start] === 13 && buf[start + 1] === 10) start += 2;
       const end = headEnd(buf, start);
       if (end < 0) {
-        if (buf.length - start > this.limits.maxHeadBytes) return this.#fail(new HttpError(431, "the request head is too large"));
+        if (buf.length > this.limits.maxHeadBytes) return this.#fail(new HttpError(431, "the request head is too large"));
         if (this.#headStarted === 0) this.#headStarted = this.lastActive;
         return;
       }
-      if (end - start > this.limits.maxHeadBytes) return this.#fail(new HttpError(431, "the request head is too large"));
+      if (end > this.limits.maxHeadBytes) return this.#fail(new HttpError(431, "the request head is too large"));
       this.#headStarted = 0;
       let head: Head;
       try {
@@ -243,11 +257,11 @@ export class Connection {
         return this.#fail(err instanceof HttpError ? err : new HttpError(400, "malformed request"));
       }
       const expect = head.headers.expect;
-      if (expect !== undefined && expect.toLowerCase() !== "100-continue") return this.#fail(new HttpError(417, "only Expect: 100-continue is understood"));
+      if (expect !== undefined && head.minor === 1 && expect.toLowerCase() !== "100-continue") return this.#fail(new HttpError(417, "only Expect: 100-continue is understood"));
       buf = end + 4 === buf.length ? (null as unknown as Buffer) : buf.subarray(end + 4);
       this.#buf = buf;
       this.closing = head.close;
-      this.#continued = expect === undefined;
+      this.#continued = expect === undefined || head.minor === 0;
       this.#chunks = null;
       this.#left = 0;
       this.#overflow = false;
@@ -263,7 +277,6 @@ export class Connection {
       this.#req = req;
       this.#res = res;
       this.handler(req, res);
-      return;
     }
   }
 
@@ -340,6 +353,14 @@ export class Connection {
       return;
     }
     r.parts.push(d);
+  }
+
+  /** Whether the connection ends after the answer being written: asked for, or the answer comes
+   * before a body that will not be discarded (too long, chunked, being read, or never asked for
+   * with 100-continue). Decided when the head is written, so that the head can say so. */
+  willClose(): boolean {
+    if (!this.closing && this.#state === 1 && !(this.#reader === null && this.#chunks === null && this.#left <= DISCARD_MAX && this.#continued)) this.closing = true;
+    return this.closing;
   }
 
   /** The response to the current request is written. */

@@ -77,7 +77,12 @@ export function parseHead(text: string, kind: "request" | "response"): Head {
     if (colon <= 0) throw new HttpError(400, "malformed header field");
     const name = line.slice(0, colon).toLowerCase();
     if (!TOKEN.test(name)) throw new HttpError(400, "malformed header field name");
-    const value = line.slice(colon + 1).trim();
+    // Optional whitespace is SP and HTAB only (trim() would also drop CR, VT, FF and NBSP).
+    let from = colon + 1;
+    let to = line.length;
+    while (from < to && (line.charCodeAt(from) === 32 || line.charCodeAt(from) === 9)) from++;
+    while (to > from && (line.charCodeAt(to - 1) === 32 || line.charCodeAt(to - 1) === 9)) to--;
+    const value = line.slice(from, to);
     if (!VALUE.test(value)) throw new HttpError(400, `malformed value of ${name}`);
     const had = headers[name];
     if (had !== undefined) {
