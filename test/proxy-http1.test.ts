@@ -247,6 +247,12 @@ describe("ChunkedDecoder", () => {
     expect(bad(`1;${"e".repeat(5000)}\r\nx\r\n0\r\n\r\n`)).toBe(400);
     expect(bad(`0\r\n${"X: yyyyyyyy\r\n".repeat(2000)}\r\n`)).toBe(431);
   });
+  it("bounds chunk extensions over the whole body, not only per line (CVE-2024-22019)", () => {
+    const line = `1;${"e".repeat(2000)}\r\nx\r\n`;
+    // Eight lines of 2 KiB of extensions are within 16 KiB; nine are not.
+    expect(decode([Buffer.from(line.repeat(8) + "0\r\n\r\n")]).body).toBe("x".repeat(8));
+    expect(() => decode([Buffer.from(line.repeat(9) + "0\r\n\r\n")])).toThrow(HttpError);
+  });
 });
 
 // -- the server ----------------------------------------------------------------------------------

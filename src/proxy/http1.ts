@@ -120,6 +120,7 @@ export class ChunkedDecoder {
   #remaining = 0;
   #line = "";
   #trailerBytes = 0;
+  #extensionBytes = 0;
 
   constructor(private readonly onData: (chunk: Buffer) => void) {}
 
@@ -156,6 +157,10 @@ export class ChunkedDecoder {
       } else if (this.#state === 0) {
         const m = /^([0-9A-Fa-f]{1,12})[ \t]*(?:;[\t\x20-\x7e\x80-\xff]*)?$/.exec(content);
         if (!m) throw new HttpError(400, "malformed chunk size");
+        // Extensions are ignored, and bounded over the whole body: otherwise a body limit of 1 MiB
+        // could take gigabytes of framing (as in Node's CVE-2024-22019).
+        this.#extensionBytes += content.length - m[1]!.length;
+        if (this.#extensionBytes > 16 * 1024) throw new HttpError(413, "chunk extensions too large");
         const size = parseInt(m[1]!, 16);
         if (size === 0) this.#state = 3;
         else {
