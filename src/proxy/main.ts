@@ -255,10 +255,7 @@ export async function runProxy(config: ProxyConfig, log: Logger, names: { dns: s
   if (!config.redisUrl) log.warn({ workers: config.workers }, "several workers without redisUrl: each worker keeps its own rate limits (set SIGNET_PROXY_REDIS_URL to share them)");
   const client = signetClient(config, log);
   const material = await tlsMaterial(config, client, names);
-  // A larger young generation: a worker allocates a few KiB per request, all short-lived, and with
-  // V8's default semi-space the scavenges cost a tenth of the worker's CPU.
-  const execArgv = process.execArgv.some((a) => a.startsWith("--max-semi-space-size")) ? process.execArgv : [...process.execArgv, `--max-semi-space-size=${process.env.SIGNET_PROXY_SEMI_SPACE_MB ?? 32}`];
-  cluster.setupPrimary({ args: process.argv.slice(2), execArgv, env: { ...process.env, SIGNET_PROXY_WORKER: "1" } } as Parameters<typeof cluster.setupPrimary>[0]);
+  cluster.setupPrimary({ args: process.argv.slice(2), env: { ...process.env, SIGNET_PROXY_WORKER: "1" } } as Parameters<typeof cluster.setupPrimary>[0]);
   const workers = Array.from({ length: config.workers }, () => cluster.fork({ SIGNET_PROXY_WORKER: "1" }));
   const ready = workers.map(
     (w) =>
