@@ -76,7 +76,7 @@ describe.skipIf(certbot.skip)("certbot", () => {
 
           const { kid } = await newEabKey();
           const wrongKey = Buffer.alloc(32, 7).toString("base64url");
-          const wrong = await run(["register", "--server", directory, "--agree-tos", "-m", EMAIL, "--eab-kid", kid, "--eab-hmac-key", wrongKey], base);
+          const wrong = await run(["register", "--server", directory, "--agree-tos", "-m", EMAIL, "--eab-kid", kid, `--eab-hmac-key=${wrongKey}`], base);
           expect(wrong.code, describeRun(wrong)).not.toBe(0);
           expect(`${wrong.stdout}${wrong.stderr}`, describeRun(wrong)).toMatch(/external account binding MAC does not verify/i);
           // A failed binding does not spend the single-use key.
@@ -88,7 +88,7 @@ describe.skipIf(certbot.skip)("certbot", () => {
 
       it("registers with EAB, then certonly --standalone gets a certificate for http-01 that openssl verifies; OCSP says good", async () => {
         const { kid, hmacKey } = await newEabKey();
-        const reg = await run(["register", "--server", directory, "--agree-tos", "-m", EMAIL, "--eab-kid", kid, "--eab-hmac-key", hmacKey]);
+        const reg = await run(["register", "--server", directory, "--agree-tos", "-m", EMAIL, "--eab-kid", kid, `--eab-hmac-key=${hmacKey}`]);
         expect(reg.code, describeRun(reg)).toBe(0);
         expect(await eabState(kid)).toMatchObject({ state: "used", accountId: expect.any(String) });
 

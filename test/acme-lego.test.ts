@@ -96,7 +96,7 @@ describe.skipIf(lego.skip)("lego", () => {
           const { kid } = await newEabKey();
           const wrongKey = Buffer.alloc(32, 7).toString("base64url");
           const path = newDir();
-          const r = await run(path, "lego-http", ["--eab", "--kid", kid, "--hmac", wrongKey, ...http()], ["run"]);
+          const r = await run(path, "lego-http", ["--eab", "--kid", kid, `--hmac=${wrongKey}`, ...http()], ["run"]);
           expect(r.code, describeRun(r)).not.toBe(0);
           expect(`${r.stdout}${r.stderr}`, describeRun(r)).toMatch(/urn:ietf:params:acme:error:unauthorized.*external account binding/i);
           expect(existsSync(join(path, "certificates", `${NAME}.crt`))).toBe(false);
@@ -105,7 +105,7 @@ describe.skipIf(lego.skip)("lego", () => {
         it("registers with EAB and gets a certificate through http-01 that openssl verifies", async () => {
           const { kid, hmacKey } = await newEabKey();
           path = newDir();
-          eab = ["--eab", "--kid", kid, "--hmac", hmacKey];
+          eab = ["--eab", "--kid", kid, `--hmac=${hmacKey}`];
           const r = await run(path, "lego-http", [...eab, ...http()], ["run"]);
           expect(r.code, describeRun(r)).toBe(0);
           verified(path, NAME, [NAME]);

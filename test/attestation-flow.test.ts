@@ -340,7 +340,7 @@ for (const target of dbTargets()) {
         const run = (path: string, name: string) =>
           runPeer(
             lego.require(),
-            ["--server", acme.directory, "--email", "a@example.internal", "--accept-tos", "--path", path, "--eab", "--kid", acme.kid, "--hmac", acme.hmacKey, "--http", "--http.port", `127.0.0.1:${bed.http01Port}`, "-d", name, "run"],
+            ["--server", acme.directory, "--email", "a@example.internal", "--accept-tos", "--path", path, "--eab", "--kid", acme.kid, `--hmac=${acme.hmacKey}`, "--http", "--http.port", `127.0.0.1:${bed.http01Port}`, "-d", name, "run"],
             { env: { LEGO_CA_CERTIFICATES: bed.rootFile }, timeoutMs: 90_000 },
           );
         const wrongDir = join(dir, "lego-wrong");
