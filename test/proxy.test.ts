@@ -325,8 +325,21 @@ describe("inference proxy", () => {
     const r = await bed.call("/v1/chat/completions", { cert: alice, body: { ...chat("x"), model: "broken-shape" } });
     expect(r.status).toBe(502);
     expect(code(r)).toBe("bad_upstream_response");
-    const s = await bed.call("/v1/chat/completions", { cert: alice, body: { ...chat("x"), model: "broken-stream", stream: true } });
+    // On a keep-alive connection: the stream ends whole, and the connection serves the next request.
+    const agent = bed.agent(alice);
+    let connections = 0;
+    const connect = agent.createConnection.bind(agent);
+    agent.createConnection = (...args: Parameters<typeof connect>) => {
+      connections++;
+      return connect(...args);
+    };
+    const s = await bed.call("/v1/chat/completions", { cert: alice, agent, body: { ...chat("x"), model: "broken-stream", stream: true } });
     expect(s.text).toMatch(/event: error[\s\S]*bad_upstream_response/);
+    await new Promise((r) => setTimeout(r, 50));
+    const next = await bed.call("/v1/chat/completions", { cert: alice, agent, body: chat("after") });
+    expect(next.status).toBe(200);
+    expect(connections).toBe(1);
+    agent.destroy();
   });
 
   it("streams Server-Sent Events through unbuffered with usage; a client that goes away cancels the upstream", async () => {

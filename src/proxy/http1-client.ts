@@ -45,7 +45,6 @@ const DEFAULT_KEEP_ALIVE_MS = 4000;
 /** A response whose head has arrived; its body follows, buffered until read or streamed. */
 export class UpstreamReply {
   #parts: Buffer[] = [];
-  #size = 0;
   #done = false;
   #error: Error | null = null;
   #sink: BodySink | null = null;
@@ -107,10 +106,7 @@ export class UpstreamReply {
   /** Called by the connection. */
   push(c: Buffer): void {
     if (this.#sink) this.#sink.data(c);
-    else {
-      this.#parts.push(c);
-      this.#size += c.length;
-    }
+    else this.#parts.push(c);
   }
 
   finish(err: Error | null): void {

@@ -5,7 +5,7 @@
 // stops arriving) closes after idleMs; one sweep a second checks every connection, instead of a
 // timer re-armed twice per request.
 import type { TLSSocket } from "node:tls";
-import { ChunkedDecoder, headEnd, HttpError, httpDate, parseHead, reason, safeValue, type Head } from "./http1.js";
+import { ChunkedDecoder, headEnd, headerValue, HttpError, httpDate, parseHead, reason, type Head } from "./http1.js";
 
 export interface Http1Limits {
   /** The largest request head, bytes. */
@@ -56,7 +56,6 @@ export class Http1Request {
 }
 
 export class Http1Response {
-  statusCode = 200;
   headersSent = false;
   /** end() was called. */
   ended = false;
@@ -75,7 +74,7 @@ export class Http1Response {
   ) {}
 
   setHeader(name: string, value: string): void {
-    this.#extra += `${name}: ${safeValue(value)}\r\n`;
+    this.#extra += `${name}: ${headerValue(value)}\r\n`;
   }
 
   /** A whole response: status, headers and body in one write. */
@@ -157,9 +156,8 @@ export class Http1Response {
   }
 
   #head(status: number, headers: Record<string, string>): string {
-    this.statusCode = status;
     let h = `HTTP/1.1 ${status} ${reason(status)}\r\ndate: ${httpDate()}\r\n`;
-    for (const k in headers) h += `${k}: ${safeValue(headers[k]!)}\r\n`;
+    for (const k in headers) h += `${k}: ${headerValue(headers[k]!)}\r\n`;
     h += this.#extra;
     if (this.conn.willClose()) h += "connection: close\r\n";
     return h;

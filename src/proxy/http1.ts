@@ -1,6 +1,7 @@
 // HTTP/1.1 message framing (RFC 9112), shared by the proxy's own server and its upstream client.
-// The proxy speaks HTTP/1.1 itself instead of through node:http and undici: on the request path
-// they cost more CPU than all of the proxy's checks together (README, "Inference proxy figures").
+// The proxy speaks HTTP/1.1 itself instead of through node:https and undici: a bare forwarder built
+// on them cost 65-75 µs of CPU per request here, one built on this 44-52 µs (README, "Inference
+// proxy figures").
 // The parser is strict where leniency lets two parties read one message differently (request
 // smuggling, RFC 9112 §11.2): CRLF line ends only, no whitespace before a colon, no obs-fold, no
 // control characters, one Content-Length (digits only), Transfer-Encoding only "chunked" and never
@@ -39,7 +40,7 @@ const TARGET = /^\/[\x21-\x7e]*$/;
 const DIGITS = /^[0-9]{1,15}$/;
 /** Headers of which a second copy makes a message ambiguous. */
 const SINGLE = new Set(["host", "content-length", "content-type", "authorization", "transfer-encoding"]);
-export const MAX_HEADERS = 100;
+const MAX_HEADERS = 100;
 
 /** Parses a message head (without the blank line ending it), latin1-decoded. */
 export function parseHead(text: string, kind: "request" | "response"): Head {
@@ -231,13 +232,9 @@ function percentEncode(c: string): string {
   }
 }
 
-/** A value from a certificate or a token as a header value: visible ASCII kept, anything else
- * percent-encoded (heads are written as latin1, where U+010A would become a line feed). */
-export function asciiHeaderValue(v: string): string {
-  return /^[\x20-\x7e]*$/.test(v) ? v : v.replace(/[^\x20-\x7e]/gu, percentEncode);
-}
-
-/** A header value safe to write: no CR, LF or NUL (a value from elsewhere cannot add fields). */
-export function safeValue(v: string): string {
-  return /[\r\n\0]/.test(v) ? v.replace(/[\r\n\0]/g, " ") : v;
+/** A value safe to write in a head: space, tab and visible ASCII kept, anything else (CR, LF, NUL,
+ * and what latin1 would mangle: U+010A would become a line feed) percent-encoded, so a value from
+ * elsewhere (a certificate's name, say) cannot add fields. */
+export function headerValue(v: string): string {
+  return /^[\t\x20-\x7e]*$/.test(v) ? v : v.replace(/[^\t\x20-\x7e]/gu, percentEncode);
 }

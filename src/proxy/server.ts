@@ -18,7 +18,7 @@ import type { ProxyState } from "./control.js";
 import { certificateCaller, tokenCaller, type Caller } from "./identity.js";
 import type { Limiter, LimitResult, Rate } from "./limits.js";
 import type { ProxyMetrics } from "./metrics.js";
-import { asciiHeaderValue, HttpError } from "./http1.js";
+import { headerValue, HttpError } from "./http1.js";
 import { UpstreamError, type Cancellation, type UpstreamReply } from "./http1-client.js";
 import { BodyTooLarge, ClientGone, Connection, type Http1Request, type Http1Response } from "./http1-server.js";
 import { checkRequest, checkResponse, InvalidRequest, operationOf, SseFollower, type CheckedRequest, type Usage } from "./openai.js";
@@ -502,7 +502,7 @@ export class InferenceProxy {
       }
     }
     if (!requestId) headers += `x-request-id: ${randomUUID()}\r\n`;
-    headers += `x-forwarded-for: ${req.socket.remoteAddress ?? ""}\r\nx-signet-caller: ${asciiHeaderValue(caller.id)}\r\n`;
+    headers += `x-forwarded-for: ${req.socket.remoteAddress ?? ""}\r\nx-signet-caller: ${headerValue(caller.id)}\r\n`;
     const q = url.indexOf("?");
     const path = route.upstreamPrefix + rest + (q < 0 ? "" : url.slice(q));
     const ac: Cancellation = { cancelled: false, hook: null };
@@ -622,6 +622,8 @@ export class InferenceProxy {
         },
         end: finish,
         error: () => {
+          // Over already: the proxy itself cut the upstream off (a malformed stream).
+          if (over) return;
           if (res.closed || ac.cancelled) rec.error ??= "client_closed";
           else {
             // The upstream broke off mid-stream: the client sees the stream end without [DONE].
@@ -673,7 +675,7 @@ async function readBody(req: Http1Request, max: number): Promise<Buffer> {
     return await req.body(max);
   } catch (err) {
     if (err instanceof BodyTooLarge) throw new Refusal(413, "body_too_large", `the body is larger than the route's ${max} bytes`, {}, "invalid_request");
-    if (err instanceof HttpError) throw new Refusal(400, "bad_body_framing", err.message, {}, "invalid_request");
+    if (err instanceof HttpError) throw new Refusal(err.status, "bad_body_framing", err.message, {}, "invalid_request");
     throw err;
   }
 }
