@@ -20,6 +20,8 @@ export interface ProxyBenchLine {
   errors: number;
   /** CPU the server (all its processes) spent per request, in µs. */
   serverCpuUsPerRequest: number | null;
+  /** Throughput runs: 0 for the upstream, then the round of a proxy's run. */
+  round?: number;
   /** The share of it spent in the kernel, %. */
   serverKernelPct?: number | null;
   /** The same for the upstream (through a proxy: the upstream's share) and the load driver. */
@@ -112,7 +114,7 @@ function drive(args: Record<string, unknown>): Promise<Record<string, number>> {
   });
 }
 
-export async function benchProxy(opts: { seconds: number; connections: number; latencyConnections: number; handshakeSeconds: number; handshakeConnections: number }): Promise<ProxyBenchResult> {
+export async function benchProxy(opts: { seconds: number; connections: number; latencyConnections: number; handshakeSeconds: number; handshakeConnections: number; rounds: number }): Promise<ProxyBenchResult> {
   if (!existsSync(join(root, "dist", "src", "cli", "run.js"))) throw new Error("the proxy benchmark runs the built CLI: npm run build first");
   const dir = mkdtempSync(join(tmpdir(), "signet-proxy-bench-"));
   const signet = await startTestServer();
@@ -218,7 +220,15 @@ http {
       const r = await drive({ ...common, mode: "requests", url, connections: opts.latencyConnections });
       latency.push({ target, perSecond: r.perSecond!, p50Ms: r.p50Ms!, p99Ms: r.p99Ms!, errors: r.errors!, serverCpuUsPerRequest: null });
     }
-    for (const [target, url, pid] of targets) {
+    // Throughput: the upstream once, then the proxies in rounds, their order alternating (Signet
+    // first, then nginx first, ...): this VM's speed drifts within a minute, and a ratio is only
+    // fair between runs next to each other. Each round prints its own ratio.
+    const order: Array<[string, string, number | undefined, number]> = [[...targets[0]!, 0]];
+    for (let round = 1; round <= (only ? 1 : opts.rounds); round++) {
+      const pair = targets.slice(1).map((t) => [...t, round] as [string, string, number | undefined, number]);
+      order.push(...(round % 2 === 1 ? pair : pair.reverse()));
+    }
+    for (const [target, url, pid, round] of only ? [[...targets[0]!, 1] as [string, string, number | undefined, number]] : order) {
       const before = cpuSeconds(pid);
       const kernelBefore = cpuSeconds(pid, true);
       const upBefore = cpuSeconds(up.pid);
@@ -231,6 +241,7 @@ http {
       const per = (cpu: number) => (requestsDone > 0 ? Math.round((cpu / requestsDone) * 1e6) : null);
       requests.push({
         target,
+        round,
         perSecond: r.perSecond!,
         p50Ms: r.p50Ms!,
         p99Ms: r.p99Ms!,
@@ -280,10 +291,15 @@ export function printProxyBench(r: ProxyBenchResult): void {
   if (ld && ls) console.log(`added p99 over the upstream directly: Signet ${(ls.p99Ms - ld.p99Ms).toFixed(2)} ms${ln ? `, nginx ${(ln.p99Ms - ld.p99Ms).toFixed(2)} ms` : ""}; added p50: Signet ${(ls.p50Ms - ld.p50Ms).toFixed(2)} ms${ln ? `, nginx ${(ln.p50Ms - ld.p50Ms).toFixed(2)} ms` : ""}`);
   console.log(`throughput at ${r.connections} connections:`);
   for (const l of r.requests)
-    console.log(`${l.target.padEnd(26)} ${String(l.perSecond).padStart(7)} requests/s   p50 ${l.p50Ms} ms   p99 ${l.p99Ms} ms   server CPU ${l.serverCpuUsPerRequest ?? "?"} µs/request (${l.serverKernelPct ?? "?"}% kernel)${l.upstreamCpuUsPerRequest != null ? ` (upstream ${l.upstreamCpuUsPerRequest})` : ""}   driver ${l.driverCpuUsPerRequest ?? "?"} µs${l.errors ? `   errors ${l.errors}` : ""}`);
-  const signet = r.requests.find((l) => l.target.startsWith("Signet"));
-  const nginx = r.requests.find((l) => l.target.startsWith("nginx"));
-  if (signet && nginx) console.log(`Signet / nginx: ${Math.round((signet.perSecond / nginx.perSecond) * 100)}% of nginx's requests/s`);
+    console.log(`${(l.round ? `${l.target} #${l.round}` : l.target).padEnd(26)} ${String(l.perSecond).padStart(7)} requests/s   p50 ${l.p50Ms} ms   p99 ${l.p99Ms} ms   server CPU ${l.serverCpuUsPerRequest ?? "?"} µs/request (${l.serverKernelPct ?? "?"}% kernel)${l.upstreamCpuUsPerRequest != null ? ` (upstream ${l.upstreamCpuUsPerRequest})` : ""}   driver ${l.driverCpuUsPerRequest ?? "?"} µs${l.errors ? `   errors ${l.errors}` : ""}`);
+  const ratios: string[] = [];
+  for (let round = 1; ; round++) {
+    const signet = r.requests.find((l) => l.round === round && l.target.startsWith("Signet"));
+    const nginx = r.requests.find((l) => l.round === round && l.target.startsWith("nginx"));
+    if (!signet || !nginx) break;
+    ratios.push(`${Math.round((signet.perSecond / nginx.perSecond) * 100)}%`);
+  }
+  if (ratios.length) console.log(`Signet / nginx, round by round: ${ratios.join(", ")} of nginx's requests/s`);
   console.log(`revoked in Signet → open connection closed by the proxy: p50 ${r.revocation.p50Ms} ms, max ${r.revocation.maxMs} ms (${r.revocation.rounds} revocations, admin API call included)`);
   for (const h of r.handshakes) console.log(`${h.target.padEnd(26)} ${h.mode.padEnd(8)} ${String(h.perSecond).padStart(6)} mTLS handshakes/s${h.mode === "resumed" ? `   (${h.resumedPct}% resumed)` : ""}${h.errors ? `   errors ${h.errors}` : ""}`);
 }
@@ -295,5 +311,6 @@ export function proxyBenchFromEnv() {
     latencyConnections: Number(process.env.BENCH_PROXY_LATENCY_CONNECTIONS ?? 4),
     handshakeSeconds: Number(process.env.BENCH_PROXY_HANDSHAKE_SECONDS ?? 5),
     handshakeConnections: Number(process.env.BENCH_PROXY_HANDSHAKE_CONNECTIONS ?? 16),
+    rounds: Number(process.env.BENCH_PROXY_ROUNDS ?? 4),
   };
 }
